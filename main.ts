@@ -1,0 +1,56 @@
+/**
+ * `flame-cache`: the Flight object cache server and its admin commands.
+ *
+ * @module
+ */
+import { ConfigError, parseCommand } from "./src/config/mod.ts";
+import { startServer } from "./src/server.ts";
+import { log } from "./src/log.ts";
+
+async function main(): Promise<number> {
+  let command;
+  try {
+    command = parseCommand(Deno.args);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`flame-cache: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  switch (command.name) {
+    case "help":
+    case "version":
+      console.log(command.text);
+      return 0;
+    case "admin": {
+      const { runAdmin } = await import("./src/cli/admin.ts");
+      return await runAdmin(command);
+    }
+    case "serve": {
+      const server = await startServer(command.config);
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log("info", "shutting down", { signal });
+        await server.close(10_000);
+        log("info", "stopped");
+        Deno.exit(0);
+      };
+      Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+      Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+      await new Promise(() => {}); // serve until a signal
+      return 0;
+    }
+  }
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (err) {
+    console.error(`flame-cache: ${(err as Error)?.stack ?? err}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Run the pinned Deno, installing it from the npm registry into .tools/ on first use.
+# Usage: scripts/deno.sh <deno args...>
+set -euo pipefail
+DENO_VERSION=2.9.6
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin="$here/.tools/node_modules/.bin/deno"
+if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "deno $DENO_VERSION"; then
+  exec "$bin" "$@"
+fi
+if command -v deno >/dev/null 2>&1 && deno --version 2>/dev/null | grep -q "deno $DENO_VERSION"; then
+  exec deno "$@"
+fi
+echo "installing deno $DENO_VERSION from npm into .tools/ ..." >&2
+mkdir -p "$here/.tools"
+npm install --silent --no-audit --no-fund --prefix "$here/.tools" "deno@$DENO_VERSION" >&2
+exec "$bin" "$@"

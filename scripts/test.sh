@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Run every test suite: Deno (unit + integration) and the Python interop suite
+# (pyarrow, flamepy 0.6.0 in .venv/). Prints each runner's summary and ends with
+# one line "N passed, N failed" totalling all suites. Exit code 0 only if all pass.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+passed=0
+failed=0
+status=0
+
+echo "== deno test (unit + integration)"
+scripts/deno.sh test --allow-all --quiet tests/unit tests/integration 2>&1 | tee "$logs/deno.txt"
+rc=${PIPESTATUS[0]}
+# Summary line: "ok | 12 passed (3 steps) | 0 failed (5s)" or "FAILED | 10 passed | 2 failed (5s)"
+line="$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$logs/deno.txt" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g')"
+if [ -n "$line" ]; then
+  p=$(echo "$line" | sed -E 's/.*\| ([0-9]+) passed.*/\1/')
+  f=$(echo "$line" | sed -E 's/.*\| ([0-9]+) failed.*/\1/')
+  passed=$((passed + p)); failed=$((failed + f))
+elif [ "$rc" -ne 0 ]; then
+  failed=$((failed + 1))
+fi
+[ "$rc" -ne 0 ] && status=1
+
+if [ "${SKIP_INTEROP:-0}" != "1" ]; then
+  echo "== pytest tests/interop (pyarrow + flamepy)"
+  scripts/interop.sh 2>&1 | tee "$logs/py.txt"
+  rc=${PIPESTATUS[0]}
+  line="$(grep -E '[0-9]+ (passed|failed)' "$logs/py.txt" | tail -n 1)"
+  p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
+  f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
+  e=$(echo "$line" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+' || echo 0)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
+  if [ "$rc" -ne 0 ] && [ "${f:-0}" = 0 ] && [ "${e:-0}" = 0 ]; then failed=$((failed + 1)); fi
+  [ "$rc" -ne 0 ] && status=1
+fi
+
+echo "$passed passed, $failed failed"
+exit $status

@@ -1,0 +1,230 @@
+/**
+ * The Flight service `arrow.flight.protocol.FlightService`: every RPC of
+ * Flight.proto, with Flame's object-cache semantics (see README, "Protocol").
+ *
+ * @module
+ */
+import { encodeSchemaForFlight, READ_SCHEMA_HEADER } from "../arrow/mod.ts";
+import { CacheError, invalidArgument, Status, unimplemented } from "../errors.ts";
+import type { GrpcCall, GrpcServer } from "../transport/grpc_server.ts";
+import type { Store } from "../store/store.ts";
+import type { ObjectBody, ObjectStat } from "../store/types.ts";
+import {
+  decodeAction,
+  decodeBytesField,
+  decodeDescriptor,
+  decodeUtf8,
+  DescriptorType,
+  encodeActionType,
+  encodeBytesMessage,
+  encodeFlightInfo,
+  type FlightDescriptor,
+} from "./messages.ts";
+import { checkPart, newObjectKey, parseObjectKey, parsePutPath, parseSelector } from "./keys.ts";
+import { parseTicket } from "./tickets.ts";
+import { encodeLegacyMetadata, encodeObjectRef } from "./object_ref.ts";
+import { readUpload } from "./upload.ts";
+import { buildReply } from "./replies.ts";
+import { log, logEnabled } from "../log.ts";
+
+/** Service name prefix of every method path. */
+export const FLIGHT_SERVICE = "/arrow.flight.protocol.FlightService/";
+
+/** Settings the service needs. */
+export interface ServiceOptions {
+  /** Advertised endpoint URI (every ObjectRef and FlightInfo carries it). */
+  endpoint: string;
+  /** Largest object accepted. */
+  maxObjectBytes: number;
+}
+
+const ACTIONS: [string, string][] = [
+  ["DELETE", "Delete objects by key or prefix: 'app/session/object', 'app/session' or 'app/*'"],
+  ["PUT", "Seed protocol: store '<session>:<base64 data>' as a new object; answers JSON metadata"],
+  ["UPDATE", "Seed protocol: replace '<key>:<base64 data>'; answers JSON metadata"],
+];
+
+const OK = new TextEncoder().encode("OK");
+
+/** Read the single request message of a unary or server-streaming call. */
+async function single(call: GrpcCall, what: string): Promise<Uint8Array> {
+  let first: Uint8Array | undefined;
+  for await (const m of call.messages()) {
+    if (first) throw invalidArgument(`${what}: more than one request message`);
+    first = m;
+  }
+  if (!first) throw invalidArgument(`${what}: missing request message`);
+  return first;
+}
+
+/** Implements Flight on top of a {@link Store}. */
+export class FlightService {
+  constructor(private readonly store: Store, private readonly options: ServiceOptions) {}
+
+  /** Register every Flight method on `server`. */
+  register(server: GrpcServer): void {
+    const methods: Record<string, (call: GrpcCall) => Promise<void>> = {
+      Handshake: () => Promise.reject(unimplemented("Handshake not implemented: authentication is not enabled")),
+      ListFlights: (c) => this.listFlights(c),
+      GetFlightInfo: (c) => this.getFlightInfo(c),
+      PollFlightInfo: () => Promise.reject(unimplemented("Poll flight info not implemented")),
+      GetSchema: (c) => this.getSchema(c),
+      DoGet: (c) => this.doGet(c),
+      DoPut: (c) => this.doPut(c),
+      DoExchange: () => Promise.reject(unimplemented("Do exchange not implemented")),
+      DoAction: (c) => this.doAction(c),
+      ListActions: (c) => this.listActions(c),
+    };
+    for (const [name, fn] of Object.entries(methods)) server.handle(FLIGHT_SERVICE + name, fn);
+  }
+
+  private ref(stat: ObjectStat): Uint8Array {
+    return encodeObjectRef({ endpoint: this.options.endpoint, key: stat.key, version: stat.version });
+  }
+
+  async doPut(call: GrpcCall): Promise<void> {
+    const upload = await readUpload(call.messages(), { maxObjectBytes: this.options.maxObjectBytes });
+    let stat: ObjectStat;
+    if (upload.patchKey !== undefined) {
+      let key: string;
+      try {
+        key = parseObjectKey(upload.patchKey);
+      } catch (err) {
+        throw invalidArgument(`Invalid PATCH key '${upload.patchKey}': ${(err as Error).message}`);
+      }
+      if (upload.body.type !== "opaque") throw invalidArgument("Invalid PATCH: patches must be opaque");
+      stat = await this.store.patch(key, upload.body.data);
+    } else {
+      const d = upload.descriptor;
+      if (d.path.length === 0) throw invalidArgument("key must be provided in descriptor path or command");
+      const target = parsePutPath(d.path[0]);
+      const key = target.key ?? newObjectKey(target.prefix);
+      stat = await this.store.put(key, upload.body);
+    }
+    if (logEnabled("debug")) log("debug", "put", { key: stat.key, version: stat.version, bytes: stat.size });
+    await call.send([encodeBytesMessage(this.ref(stat))]);
+  }
+
+  async doGet(call: GrpcCall): Promise<void> {
+    const ticket = parseTicket(decodeBytesField(await single(call, "DoGet"), 1, "Ticket"));
+    const obj = await this.store.get(ticket.key);
+    const reply = buildReply(obj, ticket.version);
+    if (logEnabled("debug")) log("debug", "get", { key: ticket.key, client: ticket.version, reply: reply.kind });
+    for (const m of reply.messages) await call.send(m);
+  }
+
+  async doAction(call: GrpcCall): Promise<void> {
+    const action = decodeAction(await single(call, "DoAction"));
+    const body = decodeUtf8(action.body, "Invalid action body");
+    switch (action.type) {
+      case "DELETE": {
+        const removed = await this.store.delete(parseSelector(body));
+        if (logEnabled("debug")) log("debug", "delete", { selector: body, removed });
+        await call.send([encodeBytesMessage(OK)]);
+        return;
+      }
+      case "PUT":
+      case "UPDATE": {
+        const colon = body.indexOf(":");
+        if (colon < 0) throw invalidArgument(`Invalid ${action.type} body: expected '<key>:<base64 data>'`);
+        const target = body.slice(0, colon);
+        let key: string;
+        if (action.type === "PUT") {
+          checkPart(target, target);
+          key = newObjectKey(target);
+        } else {
+          key = parseObjectKey(target);
+        }
+        const data = decodeBase64(body.slice(colon + 1));
+        const stat = await this.store.put(key, { type: "opaque", data } satisfies ObjectBody);
+        const meta = encodeLegacyMetadata({ endpoint: this.options.endpoint, key, version: stat.version }, stat.size);
+        await call.send([encodeBytesMessage(meta)]);
+        return;
+      }
+      default:
+        throw invalidArgument(`Unknown action type: ${action.type}. Supported: DELETE, PUT, UPDATE.`);
+    }
+  }
+
+  async listActions(call: GrpcCall): Promise<void> {
+    await single(call, "ListActions");
+    for (const [type, description] of ACTIONS) await call.send([encodeActionType(type, description)]);
+  }
+
+  async getFlightInfo(call: GrpcCall): Promise<void> {
+    const d = decodeDescriptor(await single(call, "GetFlightInfo"));
+    if (d.path.length === 0) throw invalidArgument("Empty descriptor path");
+    const key = d.path.join("/");
+    const parts = key.split("/");
+    if (parts.length > 3) throw invalidArgument(`Invalid key '${key}': expected '<app>/<session>/<object>'`);
+    for (const p of parts) checkPart(p, key);
+    // Like Flame, answer for keys not stored (yet): flamepy's local-storage mode
+    // writes the file itself and asks only for the endpoint.
+    const stat = parts.length >= 2 ? await this.store.stat(key) : null;
+    const schema = stat ? await this.schemaOf(stat) : new Uint8Array(0);
+    await call.send([encodeFlightInfo({
+      schema,
+      descriptor: { type: d.type, cmd: d.cmd, path: [key] },
+      endpoints: [{ ticket: new TextEncoder().encode(key), locations: [this.options.endpoint] }],
+      totalRecords: stat ? stat.rows + (stat.kind === "opaque" ? stat.deltaCount : 0) : -1,
+      totalBytes: stat ? stat.size : -1,
+    })]);
+  }
+
+  async listFlights(call: GrpcCall): Promise<void> {
+    const prefix = decodeUtf8(decodeBytesField(await single(call, "ListFlights"), 1, "Criteria"), "Criteria");
+    const stats = await this.store.list({ value: "", exact: false });
+    const readSchema = encodeSchemaForFlight(READ_SCHEMA_HEADER);
+    for (const stat of stats) {
+      if (!stat.key.startsWith(prefix)) continue;
+      await call.send([encodeFlightInfo({
+        schema: stat.kind === "opaque" ? readSchema : new Uint8Array(0),
+        descriptor: { type: DescriptorType.PATH, cmd: new Uint8Array(0), path: [stat.key] },
+        endpoints: [{ ticket: new TextEncoder().encode(stat.key), locations: [this.options.endpoint] }],
+        totalRecords: stat.rows + (stat.kind === "opaque" ? stat.deltaCount : 0),
+        totalBytes: stat.size,
+      })]);
+    }
+  }
+
+  async getSchema(call: GrpcCall): Promise<void> {
+    const d: FlightDescriptor = decodeDescriptor(await single(call, "GetSchema"));
+    let schema = encodeSchemaForFlight(READ_SCHEMA_HEADER);
+    if (d.path.length > 0) {
+      const key = d.path.join("/");
+      const parts = key.split("/");
+      if (parts.length === 3 || parts.length === 2) {
+        for (const p of parts) checkPart(p, key);
+        const stat = await this.store.stat(key);
+        if (stat) schema = await this.schemaOf(stat);
+      }
+    }
+    await call.send([encodeBytesMessage(schema)]);
+  }
+
+  /** IPC-encoded schema of what DoGet returns for this object. */
+  private async schemaOf(stat: ObjectStat): Promise<Uint8Array> {
+    if (stat.kind === "opaque") return encodeSchemaForFlight(READ_SCHEMA_HEADER);
+    try {
+      const obj = await this.store.get(stat.key);
+      if (obj.body.type === "native") return encodeSchemaForFlight(obj.body.schemaHeader);
+    } catch (err) {
+      if (!(err instanceof CacheError) || err.code !== Status.NOT_FOUND) throw err;
+    }
+    return new Uint8Array(0);
+  }
+}
+
+/** Strict base64 (standard alphabet, padding optional). */
+function decodeBase64(text: string): Uint8Array {
+  const clean = text.trim();
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(clean)) throw invalidArgument("Invalid base64 data in action body");
+  try {
+    const bin = atob(clean);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  } catch {
+    throw invalidArgument("Invalid base64 data in action body");
+  }
+}

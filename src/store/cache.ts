@@ -1,0 +1,211 @@
+/**
+ * The cache loop: index, versions, patches, LRU eviction and calls into the
+ * storage engine. It runs inside the store worker; every method is
+ * synchronous, so operations are applied one at a time in arrival order and
+ * per-key ordering needs no locks.
+ *
+ * @module
+ */
+import { notFound, resourceExhausted } from "../errors.ts";
+import { NATIVE_VERSION_KEY, withSchemaMetadata } from "../arrow/mod.ts";
+import { Lru } from "./lru.ts";
+import {
+  type Delta,
+  type KeySelector,
+  type ObjectBody,
+  type ObjectStat,
+  selects,
+  type StorageEngine,
+  statOf,
+  type StoredObject,
+} from "./types.ts";
+
+/** Patches allowed per object before a put must replace it. */
+export const MAX_PATCHES = 1000;
+
+/** Memory limits of the resident set. */
+export interface CacheLimits {
+  policy: "lru" | "none";
+  maxMemory: number;
+  maxObjects: number;
+}
+
+/** Counters exposed for metrics and tests. */
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+  loads: number;
+  evictions: number;
+  puts: number;
+  patches: number;
+  deletes: number;
+}
+
+interface Entry {
+  stat: ObjectStat;
+  resident?: StoredObject;
+}
+
+/** Index + resident payloads + engine. */
+export class ObjectCache {
+  private readonly index = new Map<string, Entry>();
+  /** Last version of deleted or lost keys, so versions never go backwards for a key. */
+  private readonly tombstones = new Map<string, number>();
+  private readonly lru = new Lru();
+  readonly counters: CacheCounters = { hits: 0, misses: 0, loads: 0, evictions: 0, puts: 0, patches: 0, deletes: 0 };
+
+  constructor(private readonly engine: StorageEngine, private readonly limits: CacheLimits) {}
+
+  /** Rebuild the index from the engine; returns the engine's summary line. */
+  open(): string {
+    const { entries, summary } = this.engine.open();
+    for (const stat of entries) this.index.set(stat.key, { stat });
+    return summary;
+  }
+
+  /** Replace (or create) the base of `key`; returns the new metadata. */
+  put(key: string, body: ObjectBody): ObjectStat {
+    const version = this.lastVersion(key) + 1;
+    if (body.type === "native") {
+      body = { ...body, schemaHeader: withSchemaMetadata(body.schemaHeader, { [NATIVE_VERSION_KEY]: String(version) }) };
+    }
+    const obj: StoredObject = { key, baseVersion: version, body, deltas: [] };
+    this.engine.writeBase(obj);
+    const stat = statOf(obj);
+    this.index.set(key, { stat, resident: obj });
+    this.tombstones.delete(key);
+    this.counters.puts++;
+    this.lru.touch(key, stat.size);
+    this.evict(key);
+    return stat;
+  }
+
+  /** Append a patch to an existing object; returns the new metadata. */
+  patch(key: string, data: Uint8Array): ObjectStat {
+    const entry = this.lookup(key);
+    if (!entry) throw notFound(`object ${key} not found for patch`);
+    const stat = entry.stat;
+    if (stat.deltaCount >= MAX_PATCHES) {
+      throw resourceExhausted(
+        `object ${key} has reached the maximum of ${MAX_PATCHES} patches; update it to start again`,
+      );
+    }
+    const delta: Delta = { version: stat.version + 1, data };
+    this.engine.appendDelta(key, delta, stat.deltaCount);
+    stat.version = delta.version;
+    stat.size += data.length;
+    stat.deltaCount++;
+    stat.modified = Date.now();
+    this.counters.patches++;
+    if (entry.resident) {
+      entry.resident.deltas.push(delta);
+      this.lru.touch(key, stat.size);
+      this.evict(key);
+    }
+    return { ...stat };
+  }
+
+  /** The whole object (base + patches). NOT_FOUND when absent. */
+  get(key: string): StoredObject {
+    const entry = this.lookup(key);
+    if (!entry) {
+      this.counters.misses++;
+      throw notFound(`object ${key} not found`);
+    }
+    let obj = entry.resident;
+    if (obj) {
+      this.counters.hits++;
+    } else {
+      obj = this.engine.load(key) ?? undefined;
+      if (!obj) {
+        // Lost (evicted from a memory-only store) or removed behind our back.
+        this.forget(key);
+        this.counters.misses++;
+        throw notFound(`object ${key} not found`);
+      }
+      this.counters.loads++;
+      entry.resident = obj;
+      entry.stat = statOf(obj, entry.stat.modified);
+    }
+    this.lru.touch(key, entry.stat.size);
+    this.evict(key);
+    return obj;
+  }
+
+  /** Metadata of one object, or null. */
+  stat(key: string): ObjectStat | null {
+    const entry = this.lookup(key);
+    return entry ? { ...entry.stat } : null;
+  }
+
+  /** Metadata of every indexed object selected by `sel`, sorted by key. */
+  list(sel: KeySelector): ObjectStat[] {
+    const out: ObjectStat[] = [];
+    for (const [key, entry] of this.index) if (selects(sel, key)) out.push({ ...entry.stat });
+    out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out;
+  }
+
+  /** Delete the selected objects; returns how many were removed. */
+  delete(sel: KeySelector): number {
+    const keys = [...this.index.keys()].filter((k) => selects(sel, k));
+    this.engine.remove(sel, keys);
+    for (const key of keys) this.forget(key);
+    this.counters.deletes += keys.length;
+    return keys.length;
+  }
+
+  /** Resident payload bytes and objects, and indexed objects. */
+  usage(): { residentBytes: number; residentObjects: number; objects: number } {
+    return { residentBytes: this.lru.bytes, residentObjects: this.lru.count, objects: this.index.size };
+  }
+
+  /** Release the engine. */
+  close(): void {
+    this.engine.close();
+  }
+
+  private lookup(key: string): Entry | undefined {
+    let entry = this.index.get(key);
+    if (!entry) {
+      const stat = this.engine.probe(key);
+      if (stat) {
+        entry = { stat };
+        this.index.set(key, entry);
+      }
+    }
+    return entry;
+  }
+
+  private lastVersion(key: string): number {
+    return this.lookup(key)?.stat.version ?? this.tombstones.get(key) ?? 0;
+  }
+
+  private forget(key: string): void {
+    const entry = this.index.get(key);
+    if (entry) this.tombstones.set(key, entry.stat.version);
+    this.index.delete(key);
+    this.lru.remove(key);
+  }
+
+  /** Drop least recently used payloads until within limits; `keep` is never dropped. */
+  private evict(keep: string): void {
+    if (this.limits.policy === "none") return;
+    const { maxMemory, maxObjects } = this.limits;
+    while (this.lru.bytes > maxMemory || this.lru.count > maxObjects) {
+      const victim = this.lru.oldest();
+      if (victim === undefined || (victim === keep && this.lru.count === 1)) break;
+      if (victim === keep) {
+        // Keep the object being served; it goes to the back of the queue.
+        this.lru.touch(keep, this.index.get(keep)!.stat.size);
+        continue;
+      }
+      this.lru.remove(victim);
+      this.counters.evictions++;
+      const entry = this.index.get(victim);
+      if (!entry) continue;
+      if (this.engine.persistent) entry.resident = undefined;
+      else this.forget(victim);
+    }
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * Chooses the storage engine from the configuration.
+ *
+ * @module
+ */
+import { NoneEngine } from "./none_engine.ts";
+import type { StoreOptions } from "./store.ts";
+import type { StorageEngine } from "./types.ts";
+
+/** Build the engine named by `options.storage`. */
+export function createEngine(options: StoreOptions): StorageEngine {
+  switch (options.storage.kind) {
+    case "none":
+      return new NoneEngine();
+    default:
+      throw new Error(`storage engine ${options.storage.kind} is not available`);
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The object model shared by the protocol layer, the cache loop and the
+ * storage engines.
+ *
+ * Payload bytes are `Uint8Array`s; large ones are views of SharedArrayBuffers so
+ * they cross between the network thread and the store worker without copies.
+ * Stored payloads are immutable: a new version gets new buffers.
+ *
+ * @module
+ */
+
+/** An IPC message kept as received: flatbuffer header and body. */
+export interface IpcPart {
+  header: Uint8Array;
+  body: Uint8Array;
+  isDictionary: boolean;
+}
+
+/** Flame's opaque object: the concatenated `data` bytes. */
+export interface OpaqueBody {
+  type: "opaque";
+  data: Uint8Array;
+}
+
+/** A native Arrow table (`flame.cache.format = arrow-table-v1`), stored as sent. */
+export interface NativeBody {
+  type: "native";
+  /** Schema message header; its `flame.cache.version` is the base version. */
+  schemaHeader: Uint8Array;
+  /** Dictionary and record batch messages in stream order. */
+  messages: IpcPart[];
+  /** Total row count of the record batches. */
+  rows: number;
+}
+
+/** What a put stores as the base of an object. */
+export type ObjectBody = OpaqueBody | NativeBody;
+
+/** An appended patch. */
+export interface Delta {
+  version: number;
+  data: Uint8Array;
+}
+
+/** A whole object: base plus patches in ascending version. */
+export interface StoredObject {
+  key: string;
+  baseVersion: number;
+  body: ObjectBody;
+  deltas: Delta[];
+}
+
+/** Index metadata of an object (no payload). */
+export interface ObjectStat {
+  key: string;
+  /** Current version: the last patch's version, else the base version. */
+  version: number;
+  baseVersion: number;
+  /** Payload bytes: base data (or native bodies) plus patches. */
+  size: number;
+  deltaCount: number;
+  kind: "opaque" | "native";
+  /** Rows: 1 for opaque bases, the table's rows for native ones. */
+  rows: number;
+  /** Last write, ms since epoch. */
+  modified: number;
+}
+
+/** Current version of a stored object. */
+export function currentVersion(obj: StoredObject): number {
+  return obj.deltas.length > 0 ? obj.deltas[obj.deltas.length - 1].version : obj.baseVersion;
+}
+
+/** Payload bytes of a body. */
+export function bodySize(body: ObjectBody): number {
+  if (body.type === "opaque") return body.data.length;
+  let n = 0;
+  for (const m of body.messages) n += m.body.length;
+  return n;
+}
+
+/** Build the index metadata of a stored object. */
+export function statOf(obj: StoredObject, modified = Date.now()): ObjectStat {
+  let size = bodySize(obj.body);
+  for (const d of obj.deltas) size += d.data.length;
+  return {
+    key: obj.key,
+    version: currentVersion(obj),
+    baseVersion: obj.baseVersion,
+    size,
+    deltaCount: obj.deltas.length,
+    kind: obj.body.type,
+    rows: obj.body.type === "opaque" ? 1 : obj.body.rows,
+    modified,
+  };
+}
+
+/** Which keys a delete or list applies to. */
+export interface KeySelector {
+  /** An exact key, or a prefix that matches `prefix/…` (and the key equal to it). */
+  value: string;
+  exact: boolean;
+}
+
+/** True when `key` is selected. */
+export function selects(sel: KeySelector, key: string): boolean {
+  if (key === sel.value) return true;
+  return !sel.exact && (sel.value === "" || key.startsWith(sel.value + "/"));
+}
+
+/**
+ * A storage engine: where objects live beyond memory. Engines are synchronous
+ * and run inside the store worker, which orders every operation.
+ */
+export interface StorageEngine {
+  /** Engine name for logs: `none` or `fs`. */
+  readonly name: string;
+  /** False when objects exist only in memory (eviction then loses them). */
+  readonly persistent: boolean;
+  /** Rebuild the index at start-up without reading payloads. */
+  open(): { entries: ObjectStat[]; summary: string };
+  /** Durably and atomically replace the base of `obj.key` and drop its patches. */
+  writeBase(obj: StoredObject): void;
+  /** Durably append one patch; `index` is its position among the object's patches. */
+  appendDelta(key: string, delta: Delta, index: number): void;
+  /** Load a whole object, or null when absent. Throws DATA_LOSS when bytes are damaged. */
+  load(key: string): StoredObject | null;
+  /** Find an object that is not in the index (written by another process). */
+  probe(key: string): ObjectStat | null;
+  /** Durably remove the selected objects. */
+  remove(sel: KeySelector, keys: string[]): void;
+  /** Release resources. */
+  close(): void;
+}

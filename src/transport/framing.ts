@@ -1,0 +1,107 @@
+/**
+ * gRPC length-prefixed message framing: 1 byte compressed flag, 4 bytes
+ * big-endian length, then the message.
+ *
+ * @module
+ */
+import { CacheError, invalidArgument, resourceExhausted, Status } from "../errors.ts";
+
+/** Messages at least this large are assembled in a SharedArrayBuffer, so the
+ * payload inside can reach the store worker without a copy. */
+export const SHARED_THRESHOLD = 64 * 1024;
+
+/** Build the 5-byte prefix of a message of `length` bytes. */
+export function messagePrefix(length: number): Uint8Array {
+  const p = new Uint8Array(5);
+  new DataView(p.buffer).setUint32(1, length);
+  return p;
+}
+
+/**
+ * Incremental decoder: feed it DATA chunks, it yields whole messages.
+ * The size limit is checked on the prefix, before anything is buffered.
+ */
+export class MessageDecoder {
+  private prefix = new Uint8Array(5);
+  private prefixFill = 0;
+  private message: Uint8Array | null = null;
+  private fill = 0;
+  /** Bytes received but not yet part of a completed message. */
+  pendingBytes = 0;
+
+  constructor(private readonly maxMessageBytes: number) {}
+
+  /** Consume a chunk, returning the messages it completes. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.message === null) {
+        const take = Math.min(5 - this.prefixFill, chunk.length - pos);
+        this.prefix.set(chunk.subarray(pos, pos + take), this.prefixFill);
+        this.prefixFill += take;
+        pos += take;
+        if (this.prefixFill < 5) break;
+        this.prefixFill = 0;
+        if (this.prefix[0] !== 0) {
+          throw new CacheError(Status.UNIMPLEMENTED, "Compressed gRPC messages are not supported");
+        }
+        const length = new DataView(this.prefix.buffer).getUint32(1);
+        if (length > this.maxMessageBytes) {
+          throw resourceExhausted(
+            `gRPC message of ${length} bytes exceeds the server limit of ${this.maxMessageBytes} bytes`,
+          );
+        }
+        if (length === 0) {
+          out.push(new Uint8Array(0));
+          continue;
+        }
+        this.message = length >= SHARED_THRESHOLD
+          ? new Uint8Array(new SharedArrayBuffer(length))
+          : new Uint8Array(length);
+        this.fill = 0;
+      }
+      const take = Math.min(this.message.length - this.fill, chunk.length - pos);
+      this.message.set(chunk.subarray(pos, pos + take), this.fill);
+      this.fill += take;
+      pos += take;
+      if (this.fill === this.message.length) {
+        out.push(this.message);
+        this.message = null;
+      }
+    }
+    this.pendingBytes = this.message ? this.fill : this.prefixFill;
+    return out;
+  }
+
+  /** True when the stream ended in the middle of a message. */
+  get partial(): boolean {
+    return this.message !== null || this.prefixFill > 0;
+  }
+
+  /** Error for a stream that ended inside a message. */
+  truncatedError(): CacheError {
+    return invalidArgument("Request stream ended in the middle of a gRPC message");
+  }
+}
+
+/** Percent-encode a grpc-message value (gRPC spec: bytes outside 0x20-0x7E and '%'). */
+export function encodeGrpcMessage(message: string): string {
+  const bytes = new TextEncoder().encode(message);
+  let out = "";
+  for (const b of bytes) {
+    if (b >= 0x20 && b <= 0x7e && b !== 0x25) out += String.fromCharCode(b);
+    else out += "%" + b.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out;
+}
+
+/** Parse a grpc-timeout header ("100m", "5S") into milliseconds, or undefined. */
+export function parseGrpcTimeout(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unitMs: Record<string, number> = { H: 3600e3, M: 60e3, S: 1e3, m: 1, u: 1e-3, n: 1e-6 };
+  return n * unitMs[m[2]];
+}

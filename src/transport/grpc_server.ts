@@ -1,0 +1,358 @@
+/**
+ * A gRPC server on `node:http2`, written for large payloads: HTTP/2 windows of
+ * 16 MiB+, messages written as lists of views with drain backpressure, and the
+ * GOAWAY guard in front of every connection. grpc-js is not used on the server
+ * side because it cannot enlarge the server's flow-control window and copies
+ * every message (see README, "Transport").
+ *
+ * @module
+ */
+import http2 from "node:http2";
+import net from "node:net";
+import tls from "node:tls";
+import type { Duplex } from "node:stream";
+import { guardSocket } from "./goaway_guard.ts";
+import { encodeGrpcMessage, MessageDecoder, messagePrefix, parseGrpcTimeout } from "./framing.ts";
+import { CacheError, Status, statusName } from "../errors.ts";
+
+/** One incoming RPC as seen by a handler. */
+export interface GrpcCall {
+  /** Full method path, e.g. `/arrow.flight.protocol.FlightService/DoGet`. */
+  readonly path: string;
+  /** Request headers (lower-case names). */
+  readonly headers: http2.IncomingHttpHeaders;
+  /** Aborted when the client cancels, resets, disconnects or the deadline passes. */
+  readonly signal: AbortSignal;
+  /** Peer address, for logs. */
+  readonly peer: string;
+  /** Receive the request messages, one at a time. */
+  messages(): AsyncIterable<Uint8Array>;
+  /** Send one response message made of `parts` (concatenated on the wire). Resolves when
+   * the transport can take more (backpressure). */
+  send(parts: Uint8Array[]): Promise<void>;
+}
+
+/** A method implementation. Throw a {@link CacheError} to answer with its status. */
+export type Handler = (call: GrpcCall) => Promise<void>;
+
+/** Transport options. */
+export interface GrpcServerOptions {
+  /** Largest accepted request message (checked before buffering). */
+  maxMessageBytes: number;
+  /** HTTP/2 stream and connection receive window. */
+  windowBytes?: number;
+  /** Max concurrent streams per connection. */
+  maxConcurrentStreams?: number;
+  /** Max open connections; more are refused at accept time. */
+  maxConnections?: number;
+  /** TLS: PEM cert/key and optional CA for client-certificate verification. */
+  tls?: { cert: Uint8Array; key: Uint8Array; ca?: Uint8Array };
+  /** Called on each finished call (for logs and metrics). */
+  onCallEnd?: (path: string, code: number, ms: number, message: string) => void;
+  /** Called for transport-level errors worth logging. */
+  onError?: (where: string, err: unknown) => void;
+}
+
+const WRITE_SLICE = 4 * 1024 * 1024;
+
+/** The server: register handlers, then {@link GrpcServer.listen}. */
+export class GrpcServer {
+  private readonly handlers = new Map<string, Handler>();
+  private readonly h2: http2.Http2Server;
+  private listener?: net.Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sockets = new Set<Duplex>();
+  private inflight = 0;
+  private idleWaiters: (() => void)[] = [];
+  /** Fallback for unknown methods (UNIMPLEMENTED by default). */
+  draining = false;
+
+  constructor(private readonly options: GrpcServerOptions) {
+    const window = options.windowBytes ?? 16 * 1024 * 1024;
+    this.h2 = http2.createServer({
+      settings: {
+        initialWindowSize: Math.min(window, 2 ** 31 - 1),
+        maxFrameSize: 1024 * 1024,
+        maxConcurrentStreams: options.maxConcurrentStreams ?? 256,
+        maxHeaderListSize: 64 * 1024,
+      },
+      maxSessionMemory: 64,
+    });
+    this.h2.on("session", (session: http2.ServerHttp2Session) => {
+      this.sessions.add(session);
+      session.on("close", () => this.sessions.delete(session));
+      session.on("error", (err) => this.options.onError?.("session", err));
+      try {
+        session.setLocalWindowSize(Math.max(window * 4, 64 * 1024 * 1024));
+      } catch (err) {
+        this.options.onError?.("setLocalWindowSize", err);
+      }
+    });
+    this.h2.on("stream", (stream, headers) => this.onStream(stream, headers));
+  }
+
+  /** Register a handler for a full method path. */
+  handle(path: string, handler: Handler): void {
+    this.handlers.set(path, handler);
+  }
+
+  /** Start accepting connections; resolves with the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    const accept = (socket: Duplex) => {
+      if (this.draining || this.sockets.size >= (this.options.maxConnections ?? 4096)) {
+        socket.destroy();
+        return;
+      }
+      this.sockets.add(socket);
+      socket.on("close", () => this.sockets.delete(socket));
+      socket.on("error", () => {});
+      this.h2.emit("connection", guardSocket(socket));
+    };
+    const t = this.options.tls;
+    this.listener = t
+      ? tls.createServer({
+        cert: Buffer.from(t.cert),
+        key: Buffer.from(t.key),
+        ca: t.ca ? Buffer.from(t.ca) : undefined,
+        requestCert: !!t.ca,
+        rejectUnauthorized: !!t.ca,
+        ALPNProtocols: ["h2"],
+      }, (socket) => {
+        socket.setNoDelay(true);
+        accept(socket);
+      })
+      : net.createServer((socket) => {
+        socket.setNoDelay(true);
+        accept(socket);
+      });
+    this.listener.on("error", (err) => this.options.onError?.("listener", err));
+    if (t) {
+      this.listener.on("tlsClientError", (err) => this.options.onError?.("tls", err));
+    }
+    return new Promise((resolve, reject) => {
+      this.listener!.once("error", reject);
+      this.listener!.listen(port, host, () => {
+        const addr = this.listener!.address() as net.AddressInfo;
+        resolve(addr.port);
+      });
+    });
+  }
+
+  /** Number of open connections. */
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  /** Number of calls in progress. */
+  get inflightCalls(): number {
+    return this.inflight;
+  }
+
+  /**
+   * Stop accepting, let in-flight calls finish for up to `graceMs`, then close
+   * everything.
+   */
+  async close(graceMs: number): Promise<void> {
+    this.draining = true;
+    this.listener?.close();
+    for (const s of this.sessions) {
+      try {
+        s.goaway?.(0);
+      } catch { /* already closing */ }
+    }
+    if (this.inflight > 0) {
+      await Promise.race([
+        new Promise<void>((r) => this.idleWaiters.push(r)),
+        new Promise<void>((r) => setTimeout(r, graceMs)),
+      ]);
+    }
+    for (const s of this.sessions) s.destroy();
+    for (const s of this.sockets) s.destroy();
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    const path = String(headers[":path"] ?? "");
+    const started = performance.now();
+    const handler = this.handlers.get(path);
+    const controller = new AbortController();
+    let headersSent = false;
+    let finished = false;
+    const ac = controller;
+    stream.on("error", () => ac.abort());
+    stream.on("aborted", () => ac.abort());
+    stream.on("close", () => {
+      if (!finished) ac.abort();
+    });
+
+    const finish = (code: number, message: string) => {
+      if (finished) return;
+      finished = true;
+      this.options.onCallEnd?.(path, code, performance.now() - started, message);
+      if (stream.destroyed || stream.closed) return;
+      const trailers: http2.OutgoingHttpHeaders = { "grpc-status": String(code) };
+      if (message) trailers["grpc-message"] = encodeGrpcMessage(message);
+      try {
+        if (!headersSent) {
+          headersSent = true;
+          stream.respond({ ":status": 200, "content-type": "application/grpc", ...trailers }, {
+            endStream: true,
+          });
+        } else {
+          stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+          stream.end();
+        }
+      } catch (err) {
+        this.options.onError?.("finish", err);
+        stream.destroy();
+      }
+    };
+
+    const contentType = String(headers["content-type"] ?? "");
+    if (!contentType.startsWith("application/grpc")) {
+      finished = true;
+      stream.respond({ ":status": 415 }, { endStream: true });
+      return;
+    }
+    if (!handler) {
+      finish(Status.UNIMPLEMENTED, `Method ${path} is not implemented`);
+      return;
+    }
+    if (this.draining) {
+      finish(Status.UNAVAILABLE, "Server is shutting down");
+      return;
+    }
+
+    const timeoutMs = parseGrpcTimeout(headers["grpc-timeout"] as string | undefined);
+    let timer: number | undefined;
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        finish(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
+        ac.abort();
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      }, Math.max(0, timeoutMs));
+    }
+
+    const decoder = new MessageDecoder(this.options.maxMessageBytes);
+    const peer = `${stream.session?.socket?.remoteAddress ?? "?"}:${stream.session?.socket?.remotePort ?? "?"}`;
+
+    const call: GrpcCall = {
+      path,
+      headers,
+      signal: controller.signal,
+      peer,
+      messages: () => readMessages(stream, decoder, controller.signal),
+      send: async (parts: Uint8Array[]) => {
+        if (controller.signal.aborted) throw new CacheError(Status.CANCELLED, "Call cancelled");
+        if (!headersSent) {
+          headersSent = true;
+          stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+        }
+        let total = 0;
+        for (const p of parts) total += p.length;
+        let ok = stream.write(messagePrefix(total));
+        for (const p of parts) {
+          for (let off = 0; off < p.length; off += WRITE_SLICE) {
+            const slice = off === 0 && p.length <= WRITE_SLICE ? p : p.subarray(off, off + WRITE_SLICE);
+            ok = stream.write(slice);
+            if (!ok) await drained(stream, controller.signal);
+          }
+        }
+        if (!ok) await drained(stream, controller.signal);
+      },
+    };
+
+    this.inflight++;
+    handler(call).then(
+      () => finish(Status.OK, ""),
+      (err) => {
+        if (err instanceof CacheError) finish(err.code, err.message);
+        else if (controller.signal.aborted) finish(Status.CANCELLED, "Call cancelled");
+        else {
+          this.options.onError?.(`handler ${path}`, err);
+          finish(Status.INTERNAL, `Internal error: ${(err as Error)?.message ?? String(err)}`);
+        }
+      },
+    ).finally(() => {
+      if (timer !== undefined) clearTimeout(timer);
+      this.inflight--;
+      if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    });
+  }
+}
+
+/** Wait for 'drain' or abort. */
+function drained(stream: http2.ServerHttp2Stream, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new CacheError(Status.CANCELLED, "Call cancelled"));
+    const done = () => {
+      stream.off("drain", done);
+      signal.removeEventListener("abort", done);
+      if (signal.aborted) reject(new CacheError(Status.CANCELLED, "Call cancelled"));
+      else resolve();
+    };
+    stream.on("drain", done);
+    signal.addEventListener("abort", done);
+  });
+}
+
+/**
+ * Async iterator over request messages with flow control: the stream is paused
+ * while decoded messages wait for the handler.
+ */
+async function* readMessages(
+  stream: http2.ServerHttp2Stream,
+  decoder: MessageDecoder,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  const queue: Uint8Array[] = [];
+  let ended = false;
+  let error: unknown = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const onData = (chunk: Uint8Array) => {
+    try {
+      for (const m of decoder.push(chunk)) queue.push(m);
+    } catch (err) {
+      error = err;
+      stream.pause();
+    }
+    if (queue.length > 4) stream.pause();
+    notify();
+  };
+  const onEnd = () => {
+    ended = true;
+    notify();
+  };
+  const onAbort = () => notify();
+  stream.on("data", onData);
+  stream.on("end", onEnd);
+  signal.addEventListener("abort", onAbort);
+  try {
+    while (true) {
+      if (error) throw error;
+      if (queue.length > 0) {
+        const m = queue.shift()!;
+        if (queue.length <= 1 && stream.isPaused()) stream.resume();
+        yield m;
+        continue;
+      }
+      if (ended) {
+        if (decoder.partial) throw decoder.truncatedError();
+        return;
+      }
+      if (signal.aborted) throw new CacheError(Status.CANCELLED, "Call cancelled by the client");
+      if (stream.isPaused()) stream.resume();
+      await new Promise<void>((r) => (wake = r));
+    }
+  } finally {
+    stream.off("data", onData);
+    stream.off("end", onEnd);
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+export { statusName };

@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { GoawayFilter } from "../../src/transport/goaway_guard.ts";
+import { encodeGrpcMessage, MessageDecoder, messagePrefix, parseGrpcTimeout } from "../../src/transport/framing.ts";
+import { fields, ProtoWriter } from "../../src/protocol/protobuf.ts";
+import { decodeFlightData, encodeFlightDataPrefix, flightDataSize } from "../../src/protocol/messages.ts";
+import { CacheError } from "../../src/errors.ts";
+
+function frame(type: number, payload: Uint8Array, streamId = 0): Uint8Array {
+  const f = new Uint8Array(9 + payload.length);
+  f[0] = payload.length >> 16;
+  f[1] = (payload.length >> 8) & 0xff;
+  f[2] = payload.length & 0xff;
+  f[3] = type;
+  new DataView(f.buffer).setUint32(5, streamId);
+  f.set(payload, 9);
+  return f;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+Deno.test("GOAWAY filter drops GOAWAY frames at any chunking, passes the rest byte for byte", () => {
+  const preface = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  const settings = frame(4, new Uint8Array(12).fill(1));
+  const data = frame(0, new Uint8Array(1000).map((_, i) => i % 256), 1);
+  const goaway = frame(7, new Uint8Array(8).fill(9));
+  const ping = frame(6, new Uint8Array(8).fill(2));
+  const input = concat([preface, settings, data, goaway, ping]);
+  const expected = concat([preface, settings, data, ping]);
+  for (const size of [1, 2, 5, 9, 10, 24, 33, 100, 4096]) {
+    const filter = new GoawayFilter();
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < input.length; i += size) out.push(...filter.filter(input.subarray(i, i + size)));
+    assert.deepEqual(concat(out), expected, `chunk size ${size}`);
+    assert.equal(filter.dropped, 1);
+  }
+});
+
+Deno.test("gRPC framing: messages split and joined across chunks; limit checked on the prefix", () => {
+  const m1 = new Uint8Array(70_000).fill(7);
+  const m2 = new Uint8Array(3).fill(1);
+  const wire = concat([messagePrefix(m1.length), m1, messagePrefix(0), messagePrefix(m2.length), m2]);
+  for (const size of [1, 4, 5, 6, 1000, wire.length]) {
+    const d = new MessageDecoder(1 << 20);
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < wire.length; i += size) out.push(...d.push(wire.subarray(i, i + size)));
+    assert.equal(out.length, 3);
+    assert.deepEqual(out[0], m1);
+    assert.ok(out[0].buffer instanceof SharedArrayBuffer, "large messages are shared");
+    assert.equal(out[1].length, 0);
+    assert.deepEqual(out[2], m2);
+    assert.equal(d.partial, false);
+  }
+  const small = new MessageDecoder(10);
+  assert.throws(() => small.push(messagePrefix(11)), (e) => e instanceof CacheError && e.code === 8);
+  const compressed = new Uint8Array([1, 0, 0, 0, 1, 0]);
+  assert.throws(() => new MessageDecoder(10).push(compressed), (e) => e instanceof CacheError && e.code === 12);
+  const d = new MessageDecoder(100);
+  d.push(messagePrefix(10).subarray(0, 3));
+  assert.equal(d.partial, true);
+});
+
+Deno.test("grpc-message percent-encoding and grpc-timeout parsing", () => {
+  assert.equal(encodeGrpcMessage("object a/b not found"), "object a/b not found");
+  assert.equal(encodeGrpcMessage("100% é\n"), "100%25 %C3%A9%0A");
+  assert.equal(parseGrpcTimeout("100m"), 100);
+  assert.equal(parseGrpcTimeout("2S"), 2000);
+  assert.equal(parseGrpcTimeout("1H"), 3_600_000);
+  assert.equal(parseGrpcTimeout("bogus"), undefined);
+  assert.equal(parseGrpcTimeout(undefined), undefined);
+});
+
+Deno.test("protobuf: FlightData round trip, body stays a view; malformed input rejected", () => {
+  const header = new Uint8Array([1, 2, 3]);
+  const body = new Uint8Array(300).fill(5);
+  const prefix = encodeFlightDataPrefix(header, body.length);
+  const msg = concat([prefix, body]);
+  assert.equal(msg.length, flightDataSize(header.length, body.length));
+  const fd = decodeFlightData(msg);
+  assert.deepEqual(fd.dataHeader, header);
+  assert.deepEqual(fd.dataBody, body);
+  assert.equal(fd.dataBody.buffer, msg.buffer, "body is a view");
+
+  const w = new ProtoWriter().varint(-1).finish();
+  assert.equal(w.length, 10, "negative int64 takes 10 bytes");
+  for (const bad of [[0x12, 0x05, 1], [0x80], [0x0b], [0x12, 0xff, 0xff, 0xff, 0xff, 0x0f]]) {
+    assert.throws(() => [...fields(new Uint8Array(bad), "test")], (e) => e instanceof CacheError && e.code === 3);
+  }
+});
