@@ -1,0 +1,44 @@
+/**
+ * One layer of settings (config file, environment or flags), each value tagged with the key it came from.
+ * Layers are merged with later ones winning: defaults < file < environment < flags.
+ *
+ * @module
+ */
+
+import type { EndpointSpec } from "./endpoint.ts";
+import type { AuthConfig, EvictionPolicy, HostPort, LogLevel, StorageConfig, TlsConfig } from "./types.ts";
+
+/** A value together with the setting it came from (for error messages). */
+export interface Sourced<T> {
+  value: T;
+  key: string;
+}
+
+/** Every setting a layer can provide, already validated. */
+export interface Settings {
+  endpoint: Sourced<EndpointSpec>;
+  networkInterface: Sourced<string>;
+  listen: Sourced<HostPort>;
+  storage: Sourced<StorageConfig>;
+  policy: Sourced<EvictionPolicy>;
+  maxMemory: Sourced<number>;
+  maxObjects: Sourced<number>;
+  capacity: Sourced<number>;
+  /** `null` = explicitly turned off. */
+  http: Sourced<HostPort | null>;
+  logLevel: Sourced<LogLevel>;
+  tls: Sourced<TlsConfig>;
+  auth: Sourced<AuthConfig>;
+}
+
+/** The settings one source provides; absent keys fall through to lower layers. */
+export type Layer = Partial<Settings>;
+
+/** Merge layers, later ones winning; `undefined` entries never override. */
+export function mergeLayers(...layers: Layer[]): Layer {
+  const out: Record<string, unknown> = {};
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(layer)) if (v !== undefined) out[k] = v;
+  }
+  return out as Layer;
+}

@@ -1,0 +1,104 @@
+/**
+ * The resolved configuration of the `flame-cache` executable and the command it was asked to run.
+ *
+ * @module
+ */
+
+/** TLS server identity. When `caFile` is set, the server requires client certificates signed by it (mutual TLS). */
+export interface TlsConfig {
+  /** PEM certificate chain (absolute path, checked readable at config time). */
+  certFile: string;
+  /** PEM private key (absolute path, checked readable at config time). */
+  keyFile: string;
+  /** PEM CA bundle used to verify client certificates; its presence turns on mutual TLS. */
+  caFile?: string;
+}
+
+/** Where objects are persisted: nowhere (memory only) or under a filesystem root (absolute path). */
+export type StorageConfig = { kind: "none" } | { kind: "fs"; root: string };
+
+/** A bearer token accepted by the server. `apps` limits it to those applications (absent = all). */
+export interface AuthToken {
+  token: string;
+  name: string;
+  apps?: string[];
+}
+
+/** A basic-auth user accepted by the server. `apps` limits it to those applications (absent = all). */
+export interface AuthUser {
+  username: string;
+  password: string;
+  apps?: string[];
+}
+
+/** Credentials accepted by the server. Present only when `cache.auth` is configured (absent = auth off). */
+export interface AuthConfig {
+  tokens: AuthToken[];
+  users: AuthUser[];
+}
+
+/** A log level, from `--log-level`, `FLAME_LOG` or `cache.log_level`. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** An eviction policy: `lru` evicts least recently used payloads, `none` never evicts. */
+export type EvictionPolicy = "lru" | "none";
+
+/** A host and port. `host` is never bracketed (IPv6 is `::1`, not `[::1]`). */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Fully resolved server configuration (defaults < file < environment < flags). */
+export interface CacheConfig {
+  /**
+   * Where to bind. `host` is unbracketed. `port` may be 0 (ephemeral) when `--listen HOST:0` was given; call
+   * `withBoundPort` once the real port is known.
+   */
+  listen: HostPort;
+  /**
+   * The URI advertised in every ObjectRef and FlightInfo: scheme `grpc` or `grpc+tls`, IPv6 hosts bracketed, e.g.
+   * `grpc://127.0.0.1:9090`. Its port is `0` when it follows an ephemeral listen port (see `withBoundPort`).
+   */
+  endpoint: string;
+  /** TLS identity; present iff the endpoint scheme is `grpc+tls`. */
+  tls?: TlsConfig;
+  /** Persistence. Default: `{ kind: "fs", root: "<cwd>/flame-cache-data" }`. */
+  storage: StorageConfig;
+  /** In-memory limits. Defaults: lru, 1 GiB (2^30 bytes), no object limit (`Infinity`). */
+  eviction: { policy: EvictionPolicy; maxMemory: number; maxObjects: number };
+  /** Disk budget in bytes, if configured. */
+  capacity?: number;
+  /** Metrics/health HTTP side port; off when absent. `port` may be 0 (ephemeral). */
+  http?: HostPort;
+  /** Accepted credentials; auth is off when absent. */
+  auth?: AuthConfig;
+  /** Log level, default `info`. */
+  logLevel: LogLevel;
+  /** The configuration file actually read, if any (absolute path). */
+  configPath?: string;
+  /** Non-fatal problems to log at startup (unknown keys, ignored settings). */
+  warnings: string[];
+}
+
+/** An admin subcommand of `flame-cache`. */
+export type AdminSub = "ls" | "stat" | "get" | "put" | "rm";
+
+/** What `flame-cache` was asked to do. */
+export type Command =
+  | { name: "serve"; config: CacheConfig }
+  | { name: "help"; text: string }
+  | { name: "version"; text: string }
+  | {
+    name: "admin";
+    sub: AdminSub;
+    /** Positional arguments after the subcommand (already count-checked). */
+    args: string[];
+    /** Server to talk to: `--endpoint`, else the configuration's advertised endpoint. Scheme grpc or grpc+tls. */
+    endpoint: string;
+    /** `--json`: machine-readable output. */
+    json: boolean;
+    /** `get -o FILE`: write the object there instead of stdout. */
+    output?: string;
+    config: CacheConfig;
+  };
