@@ -33,10 +33,14 @@ export function checkPart(part: string, what: string): void {
     throw invalidArgument(`Invalid key component: '${part}' in '${what}': ':' is not allowed in keys`);
   }
   if (CONTROL.test(part)) {
-    throw invalidArgument(`Invalid key component in '${printable(what)}': control characters are not allowed`);
+    throw invalidArgument(
+      `Invalid key component in '${printable(what)}': control characters are not allowed`,
+    );
   }
   if (part.includes("*")) {
-    throw invalidArgument(`Invalid key '${what}': wildcard '*' only allowed as the whole session of a delete`);
+    throw invalidArgument(
+      `Invalid key '${what}': wildcard '*' only allowed as the whole session of a delete`,
+    );
   }
   if (encoder.encode(part).length > MAX_PART_BYTES) {
     throw invalidArgument(`Invalid key component in '${what}': longer than ${MAX_PART_BYTES} bytes`);
@@ -45,7 +49,9 @@ export function checkPart(part: string, what: string): void {
 
 function split(path: string): string[] {
   if (encoder.encode(path).length > MAX_KEY_BYTES) {
-    throw invalidArgument(`Invalid key '${printable(path.slice(0, 64))}…': longer than ${MAX_KEY_BYTES} bytes`);
+    throw invalidArgument(
+      `Invalid key '${printable(path.slice(0, 64))}…': longer than ${MAX_KEY_BYTES} bytes`,
+    );
   }
   return path.split("/");
 }
@@ -108,7 +114,9 @@ export function parseSelector(path: string): KeySelector {
   const parts = split(path);
   if (parts.length < 1 || parts.length > 3) {
     throw invalidArgument(
-      `Invalid path '${printable(path)}': expected '<app>/<session>', '<app>/*' or '<app>/<session>/<object>'`,
+      `Invalid path '${
+        printable(path)
+      }': expected '<app>/<session>', '<app>/*' or '<app>/<session>/<object>'`,
     );
   }
   if (parts.length === 2 && parts[1] === "*") {

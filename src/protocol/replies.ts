@@ -35,7 +35,10 @@ function rowMessage(version: number, kind: "base" | "patch", data: Uint8Array): 
  * Decide and build the reply to a DoGet of `obj` by a client holding version
  * `clientVersion` (0 = nothing cached).
  */
-export function buildReply(obj: StoredObject, clientVersion: number): { kind: ReplyKind; messages: FlightDataParts[] } {
+export function buildReply(
+  obj: StoredObject,
+  clientVersion: number,
+): { kind: ReplyKind; messages: FlightDataParts[] } {
   const current = currentVersion(obj);
   const base = obj.baseVersion;
   if (clientVersion !== 0 && clientVersion === current) {

@@ -64,7 +64,8 @@ export class FlightService {
   /** Register every Flight method on `server`. */
   register(server: GrpcServer): void {
     const methods: Record<string, (call: GrpcCall) => Promise<void>> = {
-      Handshake: () => Promise.reject(unimplemented("Handshake not implemented: authentication is not enabled")),
+      Handshake: () =>
+        Promise.reject(unimplemented("Handshake not implemented: authentication is not enabled")),
       ListFlights: (c) => this.listFlights(c),
       GetFlightInfo: (c) => this.getFlightInfo(c),
       PollFlightInfo: () => Promise.reject(unimplemented("Poll flight info not implemented")),
@@ -109,7 +110,9 @@ export class FlightService {
     const ticket = parseTicket(decodeBytesField(await single(call, "DoGet"), 1, "Ticket"));
     const obj = await this.store.get(ticket.key);
     const reply = buildReply(obj, ticket.version);
-    if (logEnabled("debug")) log("debug", "get", { key: ticket.key, client: ticket.version, reply: reply.kind });
+    if (logEnabled("debug")) {
+      log("debug", "get", { key: ticket.key, client: ticket.version, reply: reply.kind });
+    }
     for (const m of reply.messages) await call.send(m);
   }
 
@@ -137,7 +140,10 @@ export class FlightService {
         }
         const data = decodeBase64(body.slice(colon + 1));
         const stat = await this.store.put(key, { type: "opaque", data } satisfies ObjectBody);
-        const meta = encodeLegacyMetadata({ endpoint: this.options.endpoint, key, version: stat.version }, stat.size);
+        const meta = encodeLegacyMetadata(
+          { endpoint: this.options.endpoint, key, version: stat.version },
+          stat.size,
+        );
         await call.send([encodeBytesMessage(meta)]);
         return;
       }

@@ -7,6 +7,7 @@
  */
 import {
   type BatchInfo,
+  dictionarySchema,
   IpcError,
   isNativeSchema,
   isOpaqueSchema,
@@ -71,7 +72,9 @@ export async function readUpload(messages: AsyncIterable<Uint8Array>, limits: Up
       if (!native && !isOpaqueSchema(schema)) {
         throw invalidArgument(
           `Invalid upload schema: expected columns {version: UInt64, data: Binary} or a table tagged ` +
-            `flame.cache.format=arrow-table-v1, got (${schema.fields.map((f) => `${f.name}: ${f.typeName}`).join(", ")})`,
+            `flame.cache.format=arrow-table-v1, got (${
+              schema.fields.map((f) => `${f.name}: ${f.typeName}`).join(", ")
+            })`,
         );
       }
       continue;
@@ -79,10 +82,16 @@ export async function readUpload(messages: AsyncIterable<Uint8Array>, limits: Up
     if (!schema) throw invalidArgument("Invalid upload: record batch before schema");
     const body = fd.dataBody;
     if (body.length < msg.bodyLength) {
-      throw invalidArgument(`Invalid IPC message: body has ${body.length} bytes, header says ${msg.bodyLength}`);
+      throw invalidArgument(
+        `Invalid IPC message: body has ${body.length} bytes, header says ${msg.bodyLength}`,
+      );
     }
     const batch: BatchInfo = msg.batch;
-    ipc("Invalid record batch", () => validateRecordBatch(schema!, batch, body));
+    // A dictionary batch is a one-column batch of its dictionary's value type.
+    const against = msg.kind === "dictionaryBatch"
+      ? ipc("Invalid dictionary batch", () => dictionarySchema(schema!, msg.id))
+      : schema;
+    ipc("Invalid record batch", () => validateRecordBatch(against, batch, body));
     if (native) {
       nativeBytes += body.length;
       if (nativeBytes > limits.maxObjectBytes) throw tooLarge(nativeBytes, limits);
@@ -93,7 +102,9 @@ export async function readUpload(messages: AsyncIterable<Uint8Array>, limits: Up
       }
       continue;
     }
-    if (msg.kind !== "recordBatch") throw invalidArgument("Invalid upload: dictionary batch in an opaque object");
+    if (msg.kind !== "recordBatch") {
+      throw invalidArgument("Invalid upload: dictionary batch in an opaque object");
+    }
     batches++;
     for (const row of ipc("Invalid record batch", () => opaqueRows(schema!, batch, body))) {
       rows.push(row);
@@ -132,7 +143,9 @@ function patchTarget(d: FlightDescriptor): string | undefined {
 /** Join row payloads; a single row stays a view (no copy). */
 function concat(rows: Uint8Array[], total: number): Uint8Array {
   if (rows.length === 1) return rows[0];
-  const out = total >= SHARED_THRESHOLD ? new Uint8Array(new SharedArrayBuffer(total)) : new Uint8Array(total);
+  const out = total >= SHARED_THRESHOLD
+    ? new Uint8Array(new SharedArrayBuffer(total))
+    : new Uint8Array(total);
   let off = 0;
   for (const r of rows) {
     out.set(r, off);

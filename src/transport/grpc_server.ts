@@ -47,6 +47,8 @@ export interface GrpcServerOptions {
   maxConnections?: number;
   /** TLS: PEM cert/key and optional CA for client-certificate verification. */
   tls?: { cert: Uint8Array; key: Uint8Array; ca?: Uint8Array };
+  /** Filter client GOAWAY frames (default true; false only to demonstrate the crash in tests). */
+  guardGoaway?: boolean;
   /** Called on each finished call (for logs and metrics). */
   onCallEnd?: (path: string, code: number, ms: number, message: string) => void;
   /** Called for transport-level errors worth logging. */
@@ -88,7 +90,7 @@ export class GrpcServer {
         this.options.onError?.("setLocalWindowSize", err);
       }
     });
-    this.h2.on("stream", (stream, headers) => this.onStream(stream, headers));
+    this.h2.on("stream", (stream, headers) => this.onStream(stream as http2.ServerHttp2Stream, headers));
   }
 
   /** Register a handler for a full method path. */
@@ -106,7 +108,7 @@ export class GrpcServer {
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
       socket.on("error", () => {});
-      this.h2.emit("connection", guardSocket(socket));
+      this.h2.emit("connection", this.options.guardGoaway === false ? socket : guardSocket(socket));
     };
     const t = this.options.tls;
     this.listener = t
@@ -223,7 +225,7 @@ export class GrpcServer {
     }
 
     const timeoutMs = parseGrpcTimeout(headers["grpc-timeout"] as string | undefined);
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     if (timeoutMs !== undefined) {
       timer = setTimeout(() => {
         finish(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
@@ -233,7 +235,9 @@ export class GrpcServer {
     }
 
     const decoder = new MessageDecoder(this.options.maxMessageBytes);
-    const peer = `${stream.session?.socket?.remoteAddress ?? "?"}:${stream.session?.socket?.remotePort ?? "?"}`;
+    const peer = `${stream.session?.socket?.remoteAddress ?? "?"}:${
+      stream.session?.socket?.remotePort ?? "?"
+    }`;
 
     const call: GrpcCall = {
       path,
@@ -249,15 +253,13 @@ export class GrpcServer {
         }
         let total = 0;
         for (const p of parts) total += p.length;
-        let ok = stream.write(messagePrefix(total));
+        stream.write(messagePrefix(total));
         for (const p of parts) {
           for (let off = 0; off < p.length; off += WRITE_SLICE) {
             const slice = off === 0 && p.length <= WRITE_SLICE ? p : p.subarray(off, off + WRITE_SLICE);
-            ok = stream.write(slice);
-            if (!ok) await drained(stream, controller.signal);
+            if (!stream.write(slice)) await drained(stream, controller.signal);
           }
         }
-        if (!ok) await drained(stream, controller.signal);
       },
     };
 
@@ -275,7 +277,7 @@ export class GrpcServer {
     ).finally(() => {
       if (timer !== undefined) clearTimeout(timer);
       this.inflight--;
-      if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      if (this.inflight === 0) { for (const w of this.idleWaiters.splice(0)) w(); }
     });
   }
 }

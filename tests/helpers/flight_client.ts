@@ -7,11 +7,25 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { Binary, Message, RecordBatchReader, Table, tableFromArrays, tableToIPC, Uint64, Utf8 } from "apache-arrow";
+import {
+  Binary,
+  Message,
+  RecordBatchReader,
+  Table,
+  tableFromArrays,
+  tableToIPC,
+  Uint64,
+  Utf8,
+} from "apache-arrow";
 import * as arrow from "apache-arrow";
 
 const PROTO = new URL("../../proto/Flight.proto", import.meta.url).pathname;
-const definition = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: Number, defaults: true });
+const definition = protoLoader.loadSync(PROTO, {
+  keepCase: true,
+  longs: String,
+  enums: Number,
+  defaults: true,
+});
 // deno-lint-ignore no-explicit-any
 const pkg = grpc.loadPackageDefinition(definition) as any;
 
@@ -159,7 +173,11 @@ export function unary<T>(client: FlightClient, method: string, request: unknown)
 }
 
 /** DoAction; resolves with result bodies. */
-export async function doAction(client: FlightClient, type: string, body: string | Uint8Array): Promise<Uint8Array[]> {
+export async function doAction(
+  client: FlightClient,
+  type: string,
+  body: string | Uint8Array,
+): Promise<Uint8Array[]> {
   const b = typeof body === "string" ? new TextEncoder().encode(body) : body;
   const results = await collect<{ body: Uint8Array }>(client.DoAction({ type, body: b }));
   return results.map((r) => r.body);

@@ -53,7 +53,7 @@ export async function startServer(
     }
   })();
   const timeout = options.timeoutMs ?? 30_000;
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const status = child.status;
   const info = await Promise.race([
     started,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_PATCHES, ObjectCache } from "../../src/store/cache.ts";
+import { type CacheLimits, MAX_PATCHES, ObjectCache } from "../../src/store/cache.ts";
 import { NoneEngine } from "../../src/store/none_engine.ts";
 import { CacheError, Status } from "../../src/errors.ts";
 
@@ -9,7 +9,7 @@ const opaque = (s: string | number) => ({
   data: typeof s === "number" ? new Uint8Array(s) : enc.encode(s),
 });
 
-function cache(limits = { policy: "lru" as const, maxMemory: 1 << 30, maxObjects: Infinity }) {
+function cache(limits: CacheLimits = { policy: "lru", maxMemory: 1 << 30, maxObjects: Infinity }) {
   const c = new ObjectCache(new NoneEngine(), limits);
   c.open();
   return c;
@@ -31,7 +31,10 @@ Deno.test("versions: put = 1, update and patch add 1, current = last patch", () 
 
 Deno.test("patch limit and missing targets", () => {
   const c = cache();
-  assert.throws(() => c.patch("a/s/none", enc.encode("p")), (e) => e instanceof CacheError && e.code === Status.NOT_FOUND);
+  assert.throws(
+    () => c.patch("a/s/none", enc.encode("p")),
+    (e) => e instanceof CacheError && e.code === Status.NOT_FOUND,
+  );
   c.put("a/s/o", opaque("x"));
   for (let i = 0; i < MAX_PATCHES; i++) c.patch("a/s/o", enc.encode("p"));
   assert.throws(

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { GoawayFilter } from "../../src/transport/goaway_guard.ts";
-import { encodeGrpcMessage, MessageDecoder, messagePrefix, parseGrpcTimeout } from "../../src/transport/framing.ts";
+import {
+  encodeGrpcMessage,
+  MessageDecoder,
+  messagePrefix,
+  parseGrpcTimeout,
+} from "../../src/transport/framing.ts";
 import { fields, ProtoWriter } from "../../src/protocol/protobuf.ts";
 import { decodeFlightData, encodeFlightDataPrefix, flightDataSize } from "../../src/protocol/messages.ts";
 import { CacheError } from "../../src/errors.ts";
@@ -61,7 +66,10 @@ Deno.test("gRPC framing: messages split and joined across chunks; limit checked 
   const small = new MessageDecoder(10);
   assert.throws(() => small.push(messagePrefix(11)), (e) => e instanceof CacheError && e.code === 8);
   const compressed = new Uint8Array([1, 0, 0, 0, 1, 0]);
-  assert.throws(() => new MessageDecoder(10).push(compressed), (e) => e instanceof CacheError && e.code === 12);
+  assert.throws(
+    () => new MessageDecoder(10).push(compressed),
+    (e) => e instanceof CacheError && e.code === 12,
+  );
   const d = new MessageDecoder(100);
   d.push(messagePrefix(10).subarray(0, 3));
   assert.equal(d.partial, true);
@@ -91,6 +99,9 @@ Deno.test("protobuf: FlightData round trip, body stays a view; malformed input r
   const w = new ProtoWriter().varint(-1).finish();
   assert.equal(w.length, 10, "negative int64 takes 10 bytes");
   for (const bad of [[0x12, 0x05, 1], [0x80], [0x0b], [0x12, 0xff, 0xff, 0xff, 0xff, 0x0f]]) {
-    assert.throws(() => [...fields(new Uint8Array(bad), "test")], (e) => e instanceof CacheError && e.code === 3);
+    assert.throws(
+      () => [...fields(new Uint8Array(bad), "test")],
+      (e) => e instanceof CacheError && e.code === 3,
+    );
   }
 });
