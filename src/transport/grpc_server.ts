@@ -57,8 +57,22 @@ export interface GrpcServerOptions {
 
 const WRITE_SLICE = 4 * 1024 * 1024;
 
+/** Transport counters, read by metrics. */
+export interface TransportStats {
+  /** Request message bytes received (gRPC payloads, without framing). */
+  bytesIn: number;
+  /** Response message bytes sent. */
+  bytesOut: number;
+  /** Connections accepted since start. */
+  connectionsAccepted: number;
+  /** Connections refused (limit reached or draining). */
+  connectionsRefused: number;
+}
+
 /** The server: register handlers, then {@link GrpcServer.listen}. */
 export class GrpcServer {
+  /** Byte and connection counters. */
+  readonly stats: TransportStats = { bytesIn: 0, bytesOut: 0, connectionsAccepted: 0, connectionsRefused: 0 };
   private readonly handlers = new Map<string, Handler>();
   private readonly h2: http2.Http2Server;
   private listener?: net.Server;
@@ -102,9 +116,11 @@ export class GrpcServer {
   listen(host: string, port: number): Promise<number> {
     const accept = (socket: Duplex) => {
       if (this.draining || this.sockets.size >= (this.options.maxConnections ?? 4096)) {
+        this.stats.connectionsRefused++;
         socket.destroy();
         return;
       }
+      this.stats.connectionsAccepted++;
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
       socket.on("error", () => {});
@@ -244,7 +260,7 @@ export class GrpcServer {
       headers,
       signal: controller.signal,
       peer,
-      messages: () => readMessages(stream, decoder, controller.signal),
+      messages: () => readMessages(stream, decoder, controller.signal, this.stats),
       send: async (parts: Uint8Array[]) => {
         if (controller.signal.aborted) throw new CacheError(Status.CANCELLED, "Call cancelled");
         if (!headersSent) {
@@ -253,6 +269,7 @@ export class GrpcServer {
         }
         let total = 0;
         for (const p of parts) total += p.length;
+        this.stats.bytesOut += total;
         stream.write(messagePrefix(total));
         for (const p of parts) {
           for (let off = 0; off < p.length; off += WRITE_SLICE) {
@@ -305,6 +322,7 @@ async function* readMessages(
   stream: http2.ServerHttp2Stream,
   decoder: MessageDecoder,
   signal: AbortSignal,
+  stats: TransportStats,
 ): AsyncGenerator<Uint8Array> {
   const queue: Uint8Array[] = [];
   let ended = false;
@@ -317,6 +335,7 @@ async function* readMessages(
   };
   const onData = (chunk: Uint8Array) => {
     try {
+      stats.bytesIn += chunk.length;
       for (const m of decoder.push(chunk)) queue.push(m);
     } catch (err) {
       error = err;
