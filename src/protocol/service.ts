@@ -26,6 +26,8 @@ import { encodeLegacyMetadata, encodeObjectRef } from "./object_ref.ts";
 import { readUpload } from "./upload.ts";
 import { buildReply } from "./replies.ts";
 import { log, logEnabled } from "../log.ts";
+import { Authenticator, authorizeApp, mayAccess } from "../auth/auth.ts";
+import { decodeBasicAuth, decodeHandshakeRequest, encodeHandshakeResponse } from "./messages.ts";
 
 /** Service name prefix of every method path. */
 export const FLIGHT_SERVICE = "/arrow.flight.protocol.FlightService/";
@@ -36,6 +38,14 @@ export interface ServiceOptions {
   endpoint: string;
   /** Largest object accepted. */
   maxObjectBytes: number;
+  /** Set when authentication is on. */
+  authenticator?: Authenticator;
+}
+
+/** First key segment: the app (or the seed protocol's session), the unit of access scopes. */
+function appOf(key: string): string {
+  const slash = key.indexOf("/");
+  return slash < 0 ? key : key.slice(0, slash);
 }
 
 const ACTIONS: [string, string][] = [
@@ -64,8 +74,7 @@ export class FlightService {
   /** Register every Flight method on `server`. */
   register(server: GrpcServer): void {
     const methods: Record<string, (call: GrpcCall) => Promise<void>> = {
-      Handshake: () =>
-        Promise.reject(unimplemented("Handshake not implemented: authentication is not enabled")),
+      Handshake: (c) => this.handshake(c),
       ListFlights: (c) => this.listFlights(c),
       GetFlightInfo: (c) => this.getFlightInfo(c),
       PollFlightInfo: () => Promise.reject(unimplemented("Poll flight info not implemented")),
@@ -94,11 +103,13 @@ export class FlightService {
         throw invalidArgument(`Invalid PATCH key '${upload.patchKey}': ${(err as Error).message}`);
       }
       if (upload.body.type !== "opaque") throw invalidArgument("Invalid PATCH: patches must be opaque");
+      authorizeApp(call.principal, appOf(key), key);
       stat = await this.store.patch(key, upload.body.data);
     } else {
       const d = upload.descriptor;
       if (d.path.length === 0) throw invalidArgument("key must be provided in descriptor path or command");
       const target = parsePutPath(d.path[0]);
+      authorizeApp(call.principal, appOf(target.prefix), d.path[0]);
       const key = target.key ?? newObjectKey(target.prefix);
       stat = await this.store.put(key, upload.body);
     }
@@ -108,6 +119,7 @@ export class FlightService {
 
   async doGet(call: GrpcCall): Promise<void> {
     const ticket = parseTicket(decodeBytesField(await single(call, "DoGet"), 1, "Ticket"));
+    authorizeApp(call.principal, appOf(ticket.key), ticket.key);
     const obj = await this.store.get(ticket.key);
     const reply = buildReply(obj, ticket.version);
     if (logEnabled("debug")) {
@@ -121,7 +133,9 @@ export class FlightService {
     const body = decodeUtf8(action.body, "Invalid action body");
     switch (action.type) {
       case "DELETE": {
-        const removed = await this.store.delete(parseSelector(body));
+        const selector = parseSelector(body);
+        authorizeApp(call.principal, appOf(selector.value), body);
+        const removed = await this.store.delete(selector);
         if (logEnabled("debug")) log("debug", "delete", { selector: body, removed });
         await call.send([encodeBytesMessage(OK)]);
         return;
@@ -131,6 +145,7 @@ export class FlightService {
         const colon = body.indexOf(":");
         if (colon < 0) throw invalidArgument(`Invalid ${action.type} body: expected '<key>:<base64 data>'`);
         const target = body.slice(0, colon);
+        authorizeApp(call.principal, appOf(target), target);
         let key: string;
         if (action.type === "PUT") {
           checkPart(target, target);
@@ -152,6 +167,42 @@ export class FlightService {
     }
   }
 
+  /**
+   * Flight Handshake. With auth on, trades credentials for a bearer token:
+   * `authorization: Basic …` header (pyarrow's authenticate_basic_token; the
+   * token comes back in the `authorization` response header) or a BasicAuth
+   * payload (the token comes back in the response payload). Both are answered.
+   */
+  async handshake(call: GrpcCall): Promise<void> {
+    const auth = this.options.authenticator;
+    if (!auth) {
+      // Nothing to trade: answer each request with an empty response, so
+      // clients that always handshake keep working.
+      for await (const _ of call.messages()) await call.send([encodeHandshakeResponse(0, new Uint8Array(0))]);
+      return;
+    }
+    const header = call.headers["authorization"];
+    const basic = Authenticator.parseBasic(typeof header === "string" ? header : undefined);
+    let token: string | undefined;
+    if (basic) {
+      token = auth.login(basic.username, basic.password).token;
+      call.setHeaders({ authorization: `Bearer ${token}` });
+    }
+    let answered = false;
+    for await (const m of call.messages()) {
+      const req = decodeHandshakeRequest(m);
+      if (req.payload.length > 0) {
+        const creds = decodeBasicAuth(req.payload);
+        if (creds.username !== "") token = auth.login(creds.username, creds.password).token;
+      }
+      if (!token) throw new CacheError(Status.UNAUTHENTICATED, "Handshake needs Basic credentials");
+      await call.send([encodeHandshakeResponse(req.protocolVersion, new TextEncoder().encode(token))]);
+      answered = true;
+    }
+    if (!token) throw new CacheError(Status.UNAUTHENTICATED, "Handshake needs Basic credentials");
+    if (!answered) await call.send([encodeHandshakeResponse(0, new TextEncoder().encode(token))]);
+  }
+
   async listActions(call: GrpcCall): Promise<void> {
     await single(call, "ListActions");
     for (const [type, description] of ACTIONS) await call.send([encodeActionType(type, description)]);
@@ -164,6 +215,7 @@ export class FlightService {
     const parts = key.split("/");
     if (parts.length > 3) throw invalidArgument(`Invalid key '${key}': expected '<app>/<session>/<object>'`);
     for (const p of parts) checkPart(p, key);
+    authorizeApp(call.principal, appOf(key), key);
     // Like Flame, answer for keys not stored (yet): flamepy's local-storage mode
     // writes the file itself and asks only for the endpoint.
     const stat = parts.length >= 2 ? await this.store.stat(key) : null;
@@ -182,7 +234,7 @@ export class FlightService {
     const stats = await this.store.list({ value: "", exact: false });
     const readSchema = encodeSchemaForFlight(READ_SCHEMA_HEADER);
     for (const stat of stats) {
-      if (!stat.key.startsWith(prefix)) continue;
+      if (!stat.key.startsWith(prefix) || !mayAccess(call.principal, appOf(stat.key))) continue;
       await call.send([encodeFlightInfo({
         schema: stat.kind === "opaque" ? readSchema : new Uint8Array(0),
         descriptor: { type: DescriptorType.PATH, cmd: new Uint8Array(0), path: [stat.key] },
@@ -201,6 +253,7 @@ export class FlightService {
       const parts = key.split("/");
       if (parts.length === 3 || parts.length === 2) {
         for (const p of parts) checkPart(p, key);
+        authorizeApp(call.principal, appOf(key), key);
         const stat = await this.store.stat(key);
         if (stat) schema = await this.schemaOf(stat);
       }

@@ -14,6 +14,7 @@ import type { Duplex } from "node:stream";
 import { guardSocket } from "./goaway_guard.ts";
 import { encodeGrpcMessage, MessageDecoder, messagePrefix, parseGrpcTimeout } from "./framing.ts";
 import { CacheError, Status, statusName } from "../errors.ts";
+import type { Principal } from "../auth/auth.ts";
 
 /** One incoming RPC as seen by a handler. */
 export interface GrpcCall {
@@ -27,6 +28,10 @@ export interface GrpcCall {
   readonly peer: string;
   /** Receive the request messages, one at a time. */
   messages(): AsyncIterable<Uint8Array>;
+  /** Who is calling, when authentication is on (set before the handler runs). */
+  readonly principal?: Principal;
+  /** Add headers to the response's initial metadata (before the first send). */
+  setHeaders(headers: Record<string, string>): void;
   /** Send one response message made of `parts` (concatenated on the wire). Resolves when
    * the transport can take more (backpressure). */
   send(parts: Uint8Array[]): Promise<void>;
@@ -49,6 +54,15 @@ export interface GrpcServerOptions {
   tls?: { cert: Uint8Array; key: Uint8Array; ca?: Uint8Array };
   /** Filter client GOAWAY frames (default true; false only to demonstrate the crash in tests). */
   guardGoaway?: boolean;
+  /**
+   * Authenticate a call from its headers before its handler runs (throw a
+   * CacheError to refuse). Not called for paths in `publicPaths`.
+   */
+  authenticate?: (headers: http2.IncomingHttpHeaders) => Principal;
+  /** Method paths (or prefixes ending in '/') callable without authentication. */
+  publicPaths?: string[];
+  /** Cancel a call whose request stream stays silent this long (ms). */
+  idleTimeoutMs?: number;
   /** Called on each finished call (for logs and metrics). */
   onCallEnd?: (path: string, code: number, ms: number, message: string) => void;
   /** Called for transport-level errors worth logging. */
@@ -195,6 +209,7 @@ export class GrpcServer {
     const controller = new AbortController();
     let headersSent = false;
     let finished = false;
+    let extraHeaders: Record<string, string> = {};
     const ac = controller;
     stream.on("error", () => ac.abort());
     stream.on("aborted", () => ac.abort());
@@ -212,9 +227,12 @@ export class GrpcServer {
       try {
         if (!headersSent) {
           headersSent = true;
-          stream.respond({ ":status": 200, "content-type": "application/grpc", ...trailers }, {
-            endStream: true,
-          });
+          stream.respond(
+            { ":status": 200, "content-type": "application/grpc", ...extraHeaders, ...trailers },
+            {
+              endStream: true,
+            },
+          );
         } else {
           stream.once("wantTrailers", () => stream.sendTrailers(trailers));
           stream.end();
@@ -240,6 +258,21 @@ export class GrpcServer {
       return;
     }
 
+    let principal: Principal | undefined;
+    const auth = this.options.authenticate;
+    const isPublic = (this.options.publicPaths ?? []).some((p) =>
+      p.endsWith("/") ? path.startsWith(p) : path === p
+    );
+    if (auth && !isPublic) {
+      try {
+        principal = auth(headers);
+      } catch (err) {
+        if (err instanceof CacheError) finish(err.code, err.message);
+        else finish(Status.INTERNAL, "authentication failed");
+        return;
+      }
+    }
+
     const timeoutMs = parseGrpcTimeout(headers["grpc-timeout"] as string | undefined);
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (timeoutMs !== undefined) {
@@ -260,12 +293,19 @@ export class GrpcServer {
       headers,
       signal: controller.signal,
       peer,
-      messages: () => readMessages(stream, decoder, controller.signal, this.stats),
+      principal,
+      setHeaders: (h) => {
+        extraHeaders = { ...extraHeaders, ...h };
+      },
+      messages: () =>
+        readMessages(stream, decoder, controller.signal, this.stats, this.options.idleTimeoutMs ?? 300_000),
       send: async (parts: Uint8Array[]) => {
         if (controller.signal.aborted) throw new CacheError(Status.CANCELLED, "Call cancelled");
         if (!headersSent) {
           headersSent = true;
-          stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+          stream.respond({ ":status": 200, "content-type": "application/grpc", ...extraHeaders }, {
+            waitForTrailers: true,
+          });
         }
         let total = 0;
         for (const p of parts) total += p.length;
@@ -323,6 +363,7 @@ async function* readMessages(
   decoder: MessageDecoder,
   signal: AbortSignal,
   stats: TransportStats,
+  idleTimeoutMs: number,
 ): AsyncGenerator<Uint8Array> {
   const queue: Uint8Array[] = [];
   let ended = false;
@@ -367,7 +408,17 @@ async function* readMessages(
       }
       if (signal.aborted) throw new CacheError(Status.CANCELLED, "Call cancelled by the client");
       if (stream.isPaused()) stream.resume();
+      // Wait for data; a client that stalls mid-request for too long is cut off.
+      let idle = false;
+      const timer = setTimeout(() => {
+        idle = true;
+        notify();
+      }, idleTimeoutMs);
       await new Promise<void>((r) => (wake = r));
+      clearTimeout(timer);
+      if (idle && queue.length === 0 && !ended && !error) {
+        throw new CacheError(Status.DEADLINE_EXCEEDED, `request stream idle for ${idleTimeoutMs} ms`);
+      }
     }
   } finally {
     stream.off("data", onData);
