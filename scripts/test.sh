@@ -11,8 +11,10 @@ passed=0
 failed=0
 status=0
 
-echo "== deno test (unit + integration)"
-scripts/deno.sh test --allow-all --quiet tests/unit tests/integration 2>&1 | tee "$logs/deno.txt"
+echo "== deno test (unit, integration, reliability)"
+suites=()
+for d in tests/unit tests/integration tests/reliability; do [ -d "$d" ] && suites+=("$d"); done
+scripts/deno.sh test --allow-all --quiet "${suites[@]}" 2>&1 | tee "$logs/deno.txt"
 rc=${PIPESTATUS[0]}
 # Summary line: "ok | 12 passed (3 steps) | 0 failed (5s)" or "FAILED | 10 passed | 2 failed (5s)"
 line="$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$logs/deno.txt" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g')"

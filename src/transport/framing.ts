@@ -29,7 +29,18 @@ export class MessageDecoder {
   /** Bytes received but not yet part of a completed message. */
   pendingBytes = 0;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  /** Bytes this decoder has taken from the shared budget. */
+  reserved = 0;
+
+  /**
+   * @param maxMessageBytes largest single message
+   * @param reserve asks a shared budget for `n` bytes before a message buffer is
+   *   allocated; false refuses the message (RESOURCE_EXHAUSTED)
+   */
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly reserve: (n: number) => boolean = () => true,
+  ) {}
 
   /** Consume a chunk, returning the messages it completes. */
   push(chunk: Uint8Array): Uint8Array[] {
@@ -56,6 +67,12 @@ export class MessageDecoder {
           out.push(new Uint8Array(0));
           continue;
         }
+        if (!this.reserve(length)) {
+          throw resourceExhausted(
+            `server is receiving too much data at once: a ${length}-byte message does not fit; retry later`,
+          );
+        }
+        this.reserved += length;
         this.message = length >= SHARED_THRESHOLD
           ? new Uint8Array(new SharedArrayBuffer(length))
           : new Uint8Array(length);

@@ -61,6 +61,8 @@ export interface GrpcServerOptions {
   authenticate?: (headers: http2.IncomingHttpHeaders) => Principal;
   /** Method paths (or prefixes ending in '/') callable without authentication. */
   publicPaths?: string[];
+  /** Request bytes all calls together may hold while they are being received and stored. */
+  maxInflightBytes?: number;
   /** Cancel a call whose request stream stays silent this long (ms). */
   idleTimeoutMs?: number;
   /** Called on each finished call (for logs and metrics). */
@@ -93,6 +95,7 @@ export class GrpcServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly sockets = new Set<Duplex>();
   private inflight = 0;
+  private inflightBytes = 0;
   private idleWaiters: (() => void)[] = [];
   /** Fallback for unknown methods (UNIMPLEMENTED by default). */
   draining = false;
@@ -283,7 +286,13 @@ export class GrpcServer {
       }, Math.max(0, timeoutMs));
     }
 
-    const decoder = new MessageDecoder(this.options.maxMessageBytes);
+    const budget = this.options.maxInflightBytes ?? 8 * 1024 ** 3;
+    const decoder = new MessageDecoder(this.options.maxMessageBytes, (n) => {
+      // Small messages always pass, so a full budget cannot block control calls.
+      if (n > 64 * 1024 && this.inflightBytes + n > budget) return false;
+      this.inflightBytes += n;
+      return true;
+    });
     const peer = `${stream.session?.socket?.remoteAddress ?? "?"}:${
       stream.session?.socket?.remotePort ?? "?"
     }`;
@@ -333,6 +342,7 @@ export class GrpcServer {
       },
     ).finally(() => {
       if (timer !== undefined) clearTimeout(timer);
+      this.inflightBytes -= decoder.reserved;
       this.inflight--;
       if (this.inflight === 0) { for (const w of this.idleWaiters.splice(0)) w(); }
     });
