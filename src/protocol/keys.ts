@@ -11,8 +11,12 @@
 import { invalidArgument } from "../errors.ts";
 import type { KeySelector } from "../store/types.ts";
 
-/** Longest accepted key part, in UTF-8 bytes (a file name on most filesystems). */
-export const MAX_PART_BYTES = 255;
+/**
+ * Longest accepted key part, in UTF-8 bytes: the part becomes a file name
+ * (`<part>.arrow`, `<part>.deltas`, temporary names) and those must stay under
+ * the 255-byte name limit of common filesystems.
+ */
+export const MAX_PART_BYTES = 200;
 /** Longest accepted key, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
 
@@ -37,10 +41,8 @@ export function checkPart(part: string, what: string): void {
       `Invalid key component in '${printable(what)}': control characters are not allowed`,
     );
   }
-  if (part.includes("*")) {
-    throw invalidArgument(
-      `Invalid key '${what}': wildcard '*' only allowed as the whole session of a delete`,
-    );
+  if (part === "*") {
+    throw invalidArgument(`Invalid key '${what}': wildcard '*' only allowed as the session of a delete`);
   }
   if (encoder.encode(part).length > MAX_PART_BYTES) {
     throw invalidArgument(`Invalid key component in '${what}': longer than ${MAX_PART_BYTES} bytes`);
@@ -62,12 +64,13 @@ function printable(s: string): string {
 }
 
 /**
- * A full object key for get, update and patch: `app/session/object` or the
- * seed's `session/object`. Returns the key unchanged.
+ * A full object key for get and update: `app/session/object` or the seed's
+ * `session/object` (`threePartsOnly` for patches, which Flame 0.6 introduced).
+ * Returns the key unchanged.
  */
-export function parseObjectKey(path: string): string {
+export function parseObjectKey(path: string, threePartsOnly = false): string {
   const parts = split(path);
-  if (parts.length !== 3 && parts.length !== 2) {
+  if (parts.length !== 3 && (threePartsOnly || parts.length !== 2)) {
     throw invalidArgument(`Invalid key '${printable(path)}': expected '<app>/<session>/<object>'`);
   }
   for (const p of parts) checkPart(p, path);

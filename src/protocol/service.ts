@@ -98,7 +98,7 @@ export class FlightService {
     if (upload.patchKey !== undefined) {
       let key: string;
       try {
-        key = parseObjectKey(upload.patchKey);
+        key = parseObjectKey(upload.patchKey, true);
       } catch (err) {
         throw invalidArgument(`Invalid PATCH key '${upload.patchKey}': ${(err as Error).message}`);
       }

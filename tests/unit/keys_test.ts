@@ -19,6 +19,9 @@ Deno.test("object keys: valid three- and two-part keys", () => {
   assert.equal(parseObjectKey("app/ssn/obj"), "app/ssn/obj");
   assert.equal(parseObjectKey("ssn/obj"), "ssn/obj");
   assert.equal(parseObjectKey("my app/ssn é/a.tar.gz"), "my app/ssn é/a.tar.gz");
+  assert.equal(parseObjectKey("app/s*s/o*"), "app/s*s/o*", "only a whole '*' part is a wildcard");
+  assert.equal(parseObjectKey("app/s/" + "x".repeat(200)), "app/s/" + "x".repeat(200));
+  assert.equal(code(() => parseObjectKey("app/s", true)), Status.INVALID_ARGUMENT, "patches need three parts");
 });
 
 Deno.test("object keys: invalid ones are INVALID_ARGUMENT", () => {
@@ -38,7 +41,7 @@ Deno.test("object keys: invalid ones are INVALID_ARGUMENT", () => {
       "app/s/\u007f",
       "app/*/x",
       "app/s/*",
-      "app/s/" + "x".repeat(256),
+      "app/s/" + "x".repeat(201),
       ("a".repeat(200) + "/").repeat(5) + "x",
     ]
   ) {
