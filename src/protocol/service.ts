@@ -26,6 +26,7 @@ import { encodeLegacyMetadata, encodeObjectRef } from "./object_ref.ts";
 import { readUpload } from "./upload.ts";
 import { buildReply } from "./replies.ts";
 import { log, logEnabled } from "../log.ts";
+import { LargeMessage } from "../transport/large_message.ts";
 import { Authenticator, authorizeApp, mayAccess } from "../auth/auth.ts";
 import { decodeBasicAuth, decodeHandshakeRequest, encodeHandshakeResponse } from "./messages.ts";
 
@@ -61,7 +62,7 @@ async function single(call: GrpcCall, what: string): Promise<Uint8Array> {
   let first: Uint8Array | undefined;
   for await (const m of call.messages()) {
     if (first) throw invalidArgument(`${what}: more than one request message`);
-    first = m;
+    first = m instanceof LargeMessage ? await m.readAll() : m;
   }
   if (!first) throw invalidArgument(`${what}: missing request message`);
   return first;
@@ -190,7 +191,7 @@ export class FlightService {
     }
     let answered = false;
     for await (const m of call.messages()) {
-      const req = decodeHandshakeRequest(m);
+      const req = decodeHandshakeRequest(m instanceof LargeMessage ? await m.readAll() : m);
       if (req.payload.length > 0) {
         const creds = decodeBasicAuth(req.payload);
         if (creds.username !== "") token = auth.login(creds.username, creds.password).token;

@@ -17,7 +17,8 @@ import {
   validateRecordBatch,
 } from "../arrow/mod.ts";
 import { CacheError, invalidArgument } from "../errors.ts";
-import { SHARED_THRESHOLD } from "../transport/framing.ts";
+import { type IncomingMessage, SHARED_THRESHOLD } from "../transport/framing.ts";
+import { LargeMessage } from "../transport/large_message.ts";
 import type { IpcPart, NativeBody, ObjectBody } from "../store/types.ts";
 import { decodeFlightData, decodeUtf8, type FlightDescriptor } from "./messages.ts";
 
@@ -47,7 +48,7 @@ function ipc<T>(what: string, f: () => T): T {
 }
 
 /** Read a whole DoPut request stream. */
-export async function readUpload(messages: AsyncIterable<Uint8Array>, limits: UploadLimits): Promise<Upload> {
+export async function readUpload(messages: AsyncIterable<IncomingMessage>, limits: UploadLimits): Promise<Upload> {
   let descriptor: FlightDescriptor | undefined;
   let schema: SchemaInfo | undefined;
   let schemaHeader: Uint8Array | undefined;
@@ -59,7 +60,8 @@ export async function readUpload(messages: AsyncIterable<Uint8Array>, limits: Up
   let nativeBytes = 0;
   let batches = 0;
 
-  for await (const message of messages) {
+  for await (const incoming of messages) {
+    const message = incoming instanceof LargeMessage ? await incoming.readAll() : incoming;
     const fd = decodeFlightData(message);
     if (!descriptor && fd.descriptor) descriptor = fd.descriptor;
     if (fd.dataHeader.length === 0) continue; // metadata-only message

@@ -5,6 +5,13 @@
  * @module
  */
 import { CacheError, invalidArgument, resourceExhausted, Status } from "../errors.ts";
+import { LargeMessage } from "./large_message.ts";
+
+/** Messages at least this large are streamed to the handler instead of buffered. */
+export const STREAM_THRESHOLD = 8 * 1024 * 1024;
+
+/** One request message: whole bytes, or a large one arriving piece by piece. */
+export type IncomingMessage = Uint8Array | LargeMessage;
 
 /** Messages at least this large are assembled in a SharedArrayBuffer, so the
  * payload inside can reach the store worker without a copy. */
@@ -25,6 +32,7 @@ export class MessageDecoder {
   private prefix = new Uint8Array(5);
   private prefixFill = 0;
   private message: Uint8Array | null = null;
+  private large: LargeMessage | null = null;
   private fill = 0;
   /** Bytes received but not yet part of a completed message. */
   pendingBytes = 0;
@@ -40,13 +48,29 @@ export class MessageDecoder {
   constructor(
     private readonly maxMessageBytes: number,
     private readonly reserve: (n: number) => boolean = () => true,
+    private readonly streamThreshold = STREAM_THRESHOLD,
   ) {}
 
-  /** Consume a chunk, returning the messages it completes. */
-  push(chunk: Uint8Array): Uint8Array[] {
-    const out: Uint8Array[] = [];
+  /** The large message being received, if any (its consumer drives flow control). */
+  get current(): LargeMessage | null {
+    return this.large;
+  }
+
+  /**
+   * Consume a chunk, returning the messages it completes, and large messages
+   * as soon as their prefix is known (their bytes follow through the object).
+   */
+  push(chunk: Uint8Array): IncomingMessage[] {
+    const out: IncomingMessage[] = [];
     let pos = 0;
     while (pos < chunk.length) {
+      if (this.large) {
+        const take = Math.min(this.large.length - this.large.received, chunk.length - pos);
+        this.large.push(chunk.subarray(pos, pos + take));
+        pos += take;
+        if (this.large.complete) this.large = null;
+        continue;
+      }
       if (this.message === null) {
         const take = Math.min(5 - this.prefixFill, chunk.length - pos);
         this.prefix.set(chunk.subarray(pos, pos + take), this.prefixFill);
@@ -65,6 +89,15 @@ export class MessageDecoder {
         }
         if (length === 0) {
           out.push(new Uint8Array(0));
+          continue;
+        }
+        if (length >= this.streamThreshold) {
+          this.large = new LargeMessage(length, 16 * 1024 * 1024, (n) => {
+            if (!this.reserve(n)) return false;
+            this.reserved += n;
+            return true;
+          });
+          out.push(this.large);
           continue;
         }
         if (!this.reserve(length)) {
@@ -93,7 +126,7 @@ export class MessageDecoder {
 
   /** True when the stream ended in the middle of a message. */
   get partial(): boolean {
-    return this.message !== null || this.prefixFill > 0;
+    return this.message !== null || this.large !== null || this.prefixFill > 0;
   }
 
   /** Error for a stream that ended inside a message. */

@@ -12,7 +12,14 @@ import net from "node:net";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { guardSocket } from "./goaway_guard.ts";
-import { encodeGrpcMessage, MessageDecoder, messagePrefix, parseGrpcTimeout } from "./framing.ts";
+import {
+  encodeGrpcMessage,
+  type IncomingMessage,
+  MessageDecoder,
+  messagePrefix,
+  parseGrpcTimeout,
+} from "./framing.ts";
+import { LargeMessage } from "./large_message.ts";
 import { CacheError, Status, statusName } from "../errors.ts";
 import type { Principal } from "../auth/auth.ts";
 
@@ -26,8 +33,12 @@ export interface GrpcCall {
   readonly signal: AbortSignal;
   /** Peer address, for logs. */
   readonly peer: string;
-  /** Receive the request messages, one at a time. */
-  messages(): AsyncIterable<Uint8Array>;
+  /**
+   * Receive the request messages, one at a time. Messages of 8 MiB or more
+   * arrive as a {@link LargeMessage} to be consumed piece by piece before the
+   * next message.
+   */
+  messages(): AsyncIterable<IncomingMessage>;
   /** Who is calling, when authentication is on (set before the handler runs). */
   readonly principal?: Principal;
   /** Add headers to the response's initial metadata (before the first send). */
@@ -374,41 +385,69 @@ async function* readMessages(
   signal: AbortSignal,
   stats: TransportStats,
   idleTimeoutMs: number,
-): AsyncGenerator<Uint8Array> {
-  const queue: Uint8Array[] = [];
+): AsyncGenerator<IncomingMessage> {
+  const queue: IncomingMessage[] = [];
   let ended = false;
-  let error: unknown = null;
+  let error: CacheError | null = null;
   let wake: (() => void) | null = null;
   const notify = () => {
     const w = wake;
     wake = null;
     w?.();
   };
+  const fail = (err: CacheError) => {
+    error ??= err;
+    decoder.current?.fail(err);
+    notify();
+  };
+  // A client that stalls mid-request for too long is cut off.
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  const armIdle = () => {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      if (!ended) fail(new CacheError(Status.DEADLINE_EXCEEDED, `request stream idle for ${idleTimeoutMs} ms`));
+    }, idleTimeoutMs);
+  };
+  const backlogged = () => queue.length > 4 || (decoder.current?.queued ?? 0) > (decoder.current?.highWater ?? 0);
   const onData = (chunk: Uint8Array) => {
+    armIdle();
     try {
       stats.bytesIn += chunk.length;
-      for (const m of decoder.push(chunk)) queue.push(m);
+      for (const m of decoder.push(chunk)) {
+        if (m instanceof LargeMessage) {
+          m.onDrain = () => {
+            if (stream.isPaused() && !backlogged()) stream.resume();
+          };
+        }
+        queue.push(m);
+      }
     } catch (err) {
-      error = err;
       stream.pause();
+      fail(err instanceof CacheError ? err : new CacheError(Status.INTERNAL, String(err)));
     }
-    if (queue.length > 4) stream.pause();
+    if (backlogged()) stream.pause();
     notify();
   };
   const onEnd = () => {
     ended = true;
+    clearTimeout(idleTimer);
+    if (decoder.partial) {
+      const err = decoder.truncatedError();
+      decoder.current?.fail(err);
+    }
     notify();
   };
-  const onAbort = () => notify();
+  const onAbort = () => fail(new CacheError(Status.CANCELLED, "Call cancelled by the client"));
   stream.on("data", onData);
   stream.on("end", onEnd);
   signal.addEventListener("abort", onAbort);
+  armIdle();
   try {
     while (true) {
       if (error) throw error;
       if (queue.length > 0) {
         const m = queue.shift()!;
-        if (queue.length <= 1 && stream.isPaused()) stream.resume();
+        if (stream.isPaused() && !backlogged()) stream.resume();
         yield m;
         continue;
       }
@@ -417,20 +456,11 @@ async function* readMessages(
         return;
       }
       if (signal.aborted) throw new CacheError(Status.CANCELLED, "Call cancelled by the client");
-      if (stream.isPaused()) stream.resume();
-      // Wait for data; a client that stalls mid-request for too long is cut off.
-      let idle = false;
-      const timer = setTimeout(() => {
-        idle = true;
-        notify();
-      }, idleTimeoutMs);
+      if (stream.isPaused() && !backlogged()) stream.resume();
       await new Promise<void>((r) => (wake = r));
-      clearTimeout(timer);
-      if (idle && queue.length === 0 && !ended && !error) {
-        throw new CacheError(Status.DEADLINE_EXCEEDED, `request stream idle for ${idleTimeoutMs} ms`);
-      }
     }
   } finally {
+    clearTimeout(idleTimer);
     stream.off("data", onData);
     stream.off("end", onEnd);
     signal.removeEventListener("abort", onAbort);

@@ -1,0 +1,72 @@
+/**
+ * Collecting an upload's payload: small payloads stay in memory; once a
+ * payload passes the spill threshold and the storage engine can stage files,
+ * the rest goes straight to a staging file on disk, so memory stays bounded
+ * whatever the object size.
+ *
+ * @module
+ */
+import { SHARED_THRESHOLD } from "../transport/framing.ts";
+import type { StagedPayload } from "../store/types.ts";
+
+/** Writes a payload into a staging file (provided by a disk engine). */
+export interface StagingWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Flush and close; the file is ready to be adopted by the store. */
+  finish(): Promise<StagedPayload>;
+  /** Remove the staging file. */
+  abort(): Promise<void>;
+}
+
+/** Opens staging files; absent for memory-only storage. */
+export type Stager = () => Promise<StagingWriter>;
+
+/** Payload bytes go to disk once an upload is larger than this. */
+export const SPILL_THRESHOLD = 16 * 1024 * 1024;
+
+/** Accumulates payload pieces, in memory or on disk. */
+export class PayloadBuilder {
+  private parts: Uint8Array[] = [];
+  private writer?: StagingWriter;
+  /** Payload bytes so far. */
+  length = 0;
+
+  constructor(private readonly stager?: Stager, private readonly spillThreshold = SPILL_THRESHOLD) {}
+
+  /** Add a piece (it may be a view of a network buffer: it is copied or written before return). */
+  async add(piece: Uint8Array): Promise<void> {
+    this.length += piece.length;
+    if (this.writer) return await this.writer.write(piece);
+    this.parts.push(piece);
+    if (this.stager && this.length > this.spillThreshold) {
+      this.writer = await this.stager();
+      const parts = this.parts;
+      this.parts = [];
+      for (const p of parts) await this.writer.write(p);
+    }
+  }
+
+  /** The payload: bytes in memory, or a staged file. */
+  async finish(): Promise<{ type: "memory"; data: Uint8Array } | { type: "staged"; staged: StagedPayload }> {
+    if (this.writer) return { type: "staged", staged: await this.writer.finish() };
+    return { type: "memory", data: concat(this.parts, this.length) };
+  }
+
+  /** Drop everything (the upload failed). */
+  async abort(): Promise<void> {
+    this.parts = [];
+    await this.writer?.abort();
+  }
+}
+
+/** Join pieces; a single piece stays a view (no copy). */
+export function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = total >= SHARED_THRESHOLD ? new Uint8Array(new SharedArrayBuffer(total)) : new Uint8Array(total);
+  let off = 0;
+  for (const r of parts) {
+    out.set(r, off);
+    off += r.length;
+  }
+  return out;
+}
