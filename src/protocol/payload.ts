@@ -28,13 +28,39 @@ export const SPILL_THRESHOLD = 16 * 1024 * 1024;
 export class PayloadBuilder {
   private parts: Uint8Array[] = [];
   private writer?: StagingWriter;
+  /** Preallocated destination when the final size is known up front. */
+  private buffer?: Uint8Array;
   /** Payload bytes so far. */
   length = 0;
 
   constructor(private readonly stager?: Stager, private readonly spillThreshold = SPILL_THRESHOLD) {}
 
+  /**
+   * The next `n` bytes are one payload (a large single-message upload): when
+   * they will stay in memory, copy them into one buffer as they arrive instead
+   * of keeping the network pieces and joining them at the end.
+   */
+  async expect(n: number): Promise<void> {
+    if (this.writer || this.parts.length > 0 || this.length > 0 || n < SHARED_THRESHOLD) return;
+    if (this.stager && n > this.spillThreshold) {
+      this.writer = await this.stager();
+      return;
+    }
+    this.buffer = new Uint8Array(new SharedArrayBuffer(n));
+  }
+
   /** Add a piece (it may be a view of a network buffer: it is copied or written before return). */
   async add(piece: Uint8Array): Promise<void> {
+    if (this.buffer && this.length + piece.length <= this.buffer.length) {
+      this.buffer.set(piece, this.length);
+      this.length += piece.length;
+      return;
+    }
+    if (this.buffer) {
+      // More than announced: fall back to pieces.
+      this.parts.push(this.buffer.subarray(0, this.length));
+      this.buffer = undefined;
+    }
     this.length += piece.length;
     if (this.writer) return await this.writer.write(piece);
     this.parts.push(piece);
@@ -49,12 +75,14 @@ export class PayloadBuilder {
   /** The payload: bytes in memory, or a staged file. */
   async finish(): Promise<{ type: "memory"; data: Uint8Array } | { type: "staged"; staged: StagedPayload }> {
     if (this.writer) return { type: "staged", staged: await this.writer.finish() };
+    if (this.buffer) return { type: "memory", data: this.buffer.subarray(0, this.length) };
     return { type: "memory", data: concat(this.parts, this.length) };
   }
 
   /** Drop everything (the upload failed). */
   async abort(): Promise<void> {
     this.parts = [];
+    this.buffer = undefined;
     await this.writer?.abort();
   }
 }
@@ -62,7 +90,9 @@ export class PayloadBuilder {
 /** Join pieces; a single piece stays a view (no copy). */
 export function concat(parts: Uint8Array[], total: number): Uint8Array {
   if (parts.length === 1) return parts[0];
-  const out = total >= SHARED_THRESHOLD ? new Uint8Array(new SharedArrayBuffer(total)) : new Uint8Array(total);
+  const out = total >= SHARED_THRESHOLD
+    ? new Uint8Array(new SharedArrayBuffer(total))
+    : new Uint8Array(total);
   let off = 0;
   for (const r of parts) {
     out.set(r, off);

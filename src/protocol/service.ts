@@ -24,6 +24,7 @@ import { checkPart, newObjectKey, parseObjectKey, parsePutPath, parseSelector } 
 import { parseTicket } from "./tickets.ts";
 import { encodeLegacyMetadata, encodeObjectRef } from "./object_ref.ts";
 import { readUpload } from "./upload.ts";
+import type { Stager } from "./payload.ts";
 import { buildReply } from "./replies.ts";
 import { log, logEnabled } from "../log.ts";
 import { LargeMessage } from "../transport/large_message.ts";
@@ -41,6 +42,8 @@ export interface ServiceOptions {
   maxObjectBytes: number;
   /** Set when authentication is on. */
   authenticator?: Authenticator;
+  /** Stages large uploads on disk (disk storage only). */
+  stager?: Stager;
 }
 
 /** First key segment: the app (or the seed protocol's session), the unit of access scopes. */
@@ -94,7 +97,10 @@ export class FlightService {
   }
 
   async doPut(call: GrpcCall): Promise<void> {
-    const upload = await readUpload(call.messages(), { maxObjectBytes: this.options.maxObjectBytes });
+    const upload = await readUpload(call.messages(), {
+      maxObjectBytes: this.options.maxObjectBytes,
+      stager: this.options.stager,
+    });
     let stat: ObjectStat;
     if (upload.patchKey !== undefined) {
       let key: string;

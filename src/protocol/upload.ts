@@ -3,6 +3,11 @@
  * descriptor) and an opaque payload or a native table. Every IPC message is
  * validated by our own checks before anything reads its buffers.
  *
+ * Opaque payloads are collected by a {@link PayloadBuilder}: in memory while
+ * small, in a staging file on disk once large (when the engine can stage), and
+ * an object sent as one huge gRPC message is streamed out of the message
+ * instead of buffered ({@link readLargeFlightData}).
+ *
  * @module
  */
 import {
@@ -16,23 +21,27 @@ import {
   type SchemaInfo,
   validateRecordBatch,
 } from "../arrow/mod.ts";
-import { CacheError, invalidArgument } from "../errors.ts";
-import { type IncomingMessage, SHARED_THRESHOLD } from "../transport/framing.ts";
+import { CacheError, invalidArgument, Status } from "../errors.ts";
+import type { IncomingMessage } from "../transport/framing.ts";
 import { LargeMessage } from "../transport/large_message.ts";
-import type { IpcPart, NativeBody, ObjectBody } from "../store/types.ts";
+import type { IpcPart, NativeBody, ObjectBody, StagedPayload } from "../store/types.ts";
 import { decodeFlightData, decodeUtf8, type FlightDescriptor } from "./messages.ts";
+import { PayloadBuilder, type Stager } from "./payload.ts";
+import { readLargeFlightData } from "./large_upload.ts";
 
 /** A decoded upload. */
 export interface Upload {
   descriptor: FlightDescriptor;
   /** Set for `PATCH:<key>` commands. */
   patchKey?: string;
-  body: ObjectBody;
+  body: ObjectBody | StagedPayload;
 }
 
-/** Limits applied while decoding. */
-export interface UploadLimits {
+/** Limits and helpers applied while decoding. */
+export interface UploadOptions {
   maxObjectBytes: number;
+  /** Where large opaque payloads are staged (disk engines only). */
+  stager?: Stager;
 }
 
 const PATCH_PREFIX = "PATCH:";
@@ -48,41 +57,102 @@ function ipc<T>(what: string, f: () => T): T {
 }
 
 /** Read a whole DoPut request stream. */
-export async function readUpload(messages: AsyncIterable<IncomingMessage>, limits: UploadLimits): Promise<Upload> {
-  let descriptor: FlightDescriptor | undefined;
-  let schema: SchemaInfo | undefined;
-  let schemaHeader: Uint8Array | undefined;
-  let native = false;
-  const rows: Uint8Array[] = [];
-  let rowBytes = 0;
-  const parts: IpcPart[] = [];
-  let nativeRows = 0;
-  let nativeBytes = 0;
-  let batches = 0;
+export async function readUpload(
+  messages: AsyncIterable<IncomingMessage>,
+  options: UploadOptions,
+): Promise<Upload> {
+  let payload: PayloadBuilder | undefined;
+  try {
+    const state = new UploadState(options);
+    for await (const incoming of messages) {
+      let message: Uint8Array;
+      if (incoming instanceof LargeMessage) {
+        payload ??= state.payload();
+        const opaque = state.schema && !state.native ? state.schema : undefined;
+        const large = await readLargeFlightData(
+          incoming,
+          opaque,
+          (piece) => state.addPayload(piece),
+          (bytes) => state.payload().expect(bytes),
+        );
+        if (large.streamed) {
+          state.noteDescriptor(large.fd.descriptor);
+          state.batches++;
+          state.rows += large.rows;
+          continue;
+        }
+        message = large.message;
+      } else {
+        message = incoming;
+      }
+      const fd = decodeFlightData(message);
+      state.noteDescriptor(fd.descriptor);
+      if (fd.dataHeader.length === 0) continue; // metadata-only message
+      payload ??= state.payload();
+      await state.add(fd.dataHeader, fd.dataBody);
+    }
+    payload ??= state.payload();
+    return await state.finish();
+  } catch (err) {
+    await payload?.abort();
+    throw err;
+  }
+}
 
-  for await (const incoming of messages) {
-    const message = incoming instanceof LargeMessage ? await incoming.readAll() : incoming;
-    const fd = decodeFlightData(message);
-    if (!descriptor && fd.descriptor) descriptor = fd.descriptor;
-    if (fd.dataHeader.length === 0) continue; // metadata-only message
-    const msg = ipc("Invalid IPC message", () => parseMessage(fd.dataHeader));
+/** What has been received so far. */
+class UploadState {
+  descriptor?: FlightDescriptor;
+  schema?: SchemaInfo;
+  schemaHeader?: Uint8Array;
+  native = false;
+  batches = 0;
+  rows = 0;
+  private builder?: PayloadBuilder;
+  private readonly parts: IpcPart[] = [];
+  private nativeRows = 0;
+  private nativeBytes = 0;
+
+  constructor(private readonly options: UploadOptions) {}
+
+  noteDescriptor(d: FlightDescriptor | undefined): void {
+    if (!this.descriptor && d) this.descriptor = d;
+  }
+
+  /** The payload builder; patches stay in memory (they are small and appended whole). */
+  payload(): PayloadBuilder {
+    const isPatch = this.descriptor ? patchTarget(this.descriptor) !== undefined : false;
+    this.builder ??= new PayloadBuilder(isPatch ? undefined : this.options.stager);
+    return this.builder;
+  }
+
+  async addPayload(piece: Uint8Array): Promise<void> {
+    const builder = this.payload();
+    if (builder.length + piece.length > this.options.maxObjectBytes) {
+      throw this.tooLarge(builder.length + piece.length);
+    }
+    await builder.add(piece);
+  }
+
+  /** One IPC message (not streamed). */
+  async add(header: Uint8Array, body: Uint8Array): Promise<void> {
+    const msg = ipc("Invalid IPC message", () => parseMessage(header));
     if (msg.kind === "schema") {
-      if (schema) throw invalidArgument("Invalid upload: more than one schema message");
-      schema = msg.schema;
-      schemaHeader = fd.dataHeader.slice();
-      native = isNativeSchema(schema);
-      if (!native && !isOpaqueSchema(schema)) {
+      if (this.schema) throw invalidArgument("Invalid upload: more than one schema message");
+      const schema = msg.schema;
+      this.schema = schema;
+      this.schemaHeader = header.slice();
+      this.native = isNativeSchema(schema);
+      if (!this.native && !isOpaqueSchema(schema)) {
+        const got = schema.fields.map((f) => `${f.name}: ${f.typeName}`).join(", ");
         throw invalidArgument(
           `Invalid upload schema: expected columns {version: UInt64, data: Binary} or a table tagged ` +
-            `flame.cache.format=arrow-table-v1, got (${
-              schema.fields.map((f) => `${f.name}: ${f.typeName}`).join(", ")
-            })`,
+            `flame.cache.format=arrow-table-v1, got (${got})`,
         );
       }
-      continue;
+      return;
     }
+    const schema = this.schema;
     if (!schema) throw invalidArgument("Invalid upload: record batch before schema");
-    const body = fd.dataBody;
     if (body.length < msg.bodyLength) {
       throw invalidArgument(
         `Invalid IPC message: body has ${body.length} bytes, header says ${msg.bodyLength}`,
@@ -91,48 +161,59 @@ export async function readUpload(messages: AsyncIterable<IncomingMessage>, limit
     const batch: BatchInfo = msg.batch;
     // A dictionary batch is a one-column batch of its dictionary's value type.
     const against = msg.kind === "dictionaryBatch"
-      ? ipc("Invalid dictionary batch", () => dictionarySchema(schema!, msg.id))
+      ? ipc("Invalid dictionary batch", () => dictionarySchema(schema, msg.id))
       : schema;
     ipc("Invalid record batch", () => validateRecordBatch(against, batch, body));
-    if (native) {
-      nativeBytes += body.length;
-      if (nativeBytes > limits.maxObjectBytes) throw tooLarge(nativeBytes, limits);
-      parts.push({ header: fd.dataHeader, body, isDictionary: msg.kind === "dictionaryBatch" });
+    if (this.native) {
+      this.nativeBytes += body.length;
+      if (this.nativeBytes > this.options.maxObjectBytes) throw this.tooLarge(this.nativeBytes);
+      this.parts.push({ header, body, isDictionary: msg.kind === "dictionaryBatch" });
       if (msg.kind === "recordBatch") {
-        nativeRows += batch.length;
-        batches++;
+        this.nativeRows += batch.length;
+        this.batches++;
       }
-      continue;
+      return;
     }
     if (msg.kind !== "recordBatch") {
       throw invalidArgument("Invalid upload: dictionary batch in an opaque object");
     }
-    batches++;
-    for (const row of ipc("Invalid record batch", () => opaqueRows(schema!, batch, body))) {
-      rows.push(row);
-      rowBytes += row.length;
-      if (rowBytes > limits.maxObjectBytes) throw tooLarge(rowBytes, limits);
+    this.batches++;
+    const rows = ipc(
+      "Invalid record batch",
+      () => opaqueRows(schema, batch, body, this.options.maxObjectBytes),
+    );
+    this.rows += rows.length;
+    for (const row of rows) await this.addPayload(row);
+  }
+
+  async finish(): Promise<Upload> {
+    const descriptor = this.descriptor;
+    if (!descriptor) throw invalidArgument("key must be provided in descriptor path or command");
+    if (this.batches === 0 && !this.schema) throw invalidArgument("No data received");
+    const patchKey = patchTarget(descriptor);
+    if (this.native) {
+      if (patchKey) throw invalidArgument("Invalid PATCH: patches must be opaque {version, data} rows");
+      const body: NativeBody = {
+        type: "native",
+        schemaHeader: this.schemaHeader!,
+        messages: this.parts,
+        rows: this.nativeRows,
+      };
+      return { descriptor, body };
     }
+    if (this.batches === 0) throw invalidArgument("No data received");
+    if (this.rows === 0) throw invalidArgument("Expected at least one row");
+    const result = await this.payload().finish();
+    const body = result.type === "memory" ? { type: "opaque" as const, data: result.data } : result.staged;
+    return { descriptor, patchKey, body };
   }
 
-  if (!descriptor) throw invalidArgument("key must be provided in descriptor path or command");
-  if (!schema || !schemaHeader) throw invalidArgument("No data received");
-  const patchKey = patchTarget(descriptor);
-  if (native) {
-    if (patchKey) throw invalidArgument("Invalid PATCH: patches must be opaque {version, data} rows");
-    const body: NativeBody = { type: "native", schemaHeader, messages: parts, rows: nativeRows };
-    return { descriptor, body };
+  private tooLarge(bytes: number): CacheError {
+    return new CacheError(
+      Status.RESOURCE_EXHAUSTED,
+      `object larger than the server limit of ${this.options.maxObjectBytes} bytes (received ${bytes} so far)`,
+    );
   }
-  if (batches === 0) throw invalidArgument("No data received");
-  if (rows.length === 0) throw invalidArgument("Expected at least one row");
-  return { descriptor, patchKey, body: { type: "opaque", data: concat(rows, rowBytes) } };
-}
-
-function tooLarge(bytes: number, limits: UploadLimits): CacheError {
-  return new CacheError(
-    8,
-    `object larger than the server limit of ${limits.maxObjectBytes} bytes (received ${bytes} so far)`,
-  );
 }
 
 /** The key of a `PATCH:<key>` command, if the descriptor is one. */
@@ -140,18 +221,4 @@ function patchTarget(d: FlightDescriptor): string | undefined {
   if (d.cmd.length === 0) return undefined;
   const cmd = decodeUtf8(d.cmd, "Descriptor command");
   return cmd.startsWith(PATCH_PREFIX) ? cmd.slice(PATCH_PREFIX.length) : undefined;
-}
-
-/** Join row payloads; a single row stays a view (no copy). */
-function concat(rows: Uint8Array[], total: number): Uint8Array {
-  if (rows.length === 1) return rows[0];
-  const out = total >= SHARED_THRESHOLD
-    ? new Uint8Array(new SharedArrayBuffer(total))
-    : new Uint8Array(total);
-  let off = 0;
-  for (const r of rows) {
-    out.set(r, off);
-    off += r.length;
-  }
-  return out;
 }

@@ -7,7 +7,7 @@
 import { ObjectCache } from "./cache.ts";
 import { createEngine } from "./engines.ts";
 import type { StoreOptions, StoreUsage } from "./store.ts";
-import type { KeySelector, ObjectBody } from "./types.ts";
+import type { KeySelector, ObjectBody, StagedPayload } from "./types.ts";
 
 /** Holds the cache of one store and runs operations on it by name. */
 export class StoreDispatcher {
@@ -26,7 +26,7 @@ export class StoreDispatcher {
       case "open":
         return cache.open();
       case "put":
-        return cache.put(args[0] as string, args[1] as ObjectBody);
+        return cache.put(args[0] as string, args[1] as ObjectBody | StagedPayload);
       case "patch":
         return cache.patch(args[0] as string, args[1] as Uint8Array);
       case "get":

@@ -6,7 +6,7 @@
  */
 import { StoreDispatcher } from "./dispatch.ts";
 import type { Store, StoreOptions, StoreUsage } from "./store.ts";
-import type { KeySelector, ObjectBody, ObjectStat, StoredObject } from "./types.ts";
+import type { KeySelector, ObjectBody, ObjectStat, StagedPayload, StoredObject } from "./types.ts";
 
 /** A {@link Store} without a worker. */
 export class LocalStore implements Store {
@@ -27,7 +27,7 @@ export class LocalStore implements Store {
   open(): Promise<string> {
     return this.run("open");
   }
-  put(key: string, body: ObjectBody): Promise<ObjectStat> {
+  put(key: string, body: ObjectBody | StagedPayload): Promise<ObjectStat> {
     return this.run("put", key, body);
   }
   patch(key: string, data: Uint8Array): Promise<ObjectStat> {

@@ -7,14 +7,14 @@
  */
 import { CacheError, type StatusCode } from "../errors.ts";
 import type { CacheLimits } from "./cache.ts";
-import type { KeySelector, ObjectBody, ObjectStat, StoredObject } from "./types.ts";
+import type { KeySelector, ObjectBody, ObjectStat, StagedPayload, StoredObject } from "./types.ts";
 import type { StorageConfig } from "../config/mod.ts";
 
 /** Operations of the cache loop. */
 export interface Store {
   /** Rebuild the index; resolves with a summary line for the log. */
   open(): Promise<string>;
-  put(key: string, body: ObjectBody): Promise<ObjectStat>;
+  put(key: string, body: ObjectBody | StagedPayload): Promise<ObjectStat>;
   patch(key: string, data: Uint8Array): Promise<ObjectStat>;
   get(key: string): Promise<StoredObject>;
   stat(key: string): Promise<ObjectStat | null>;
@@ -88,7 +88,7 @@ export class WorkerStore implements Store {
   open(): Promise<string> {
     return this.call("open");
   }
-  put(key: string, body: ObjectBody): Promise<ObjectStat> {
+  put(key: string, body: ObjectBody | StagedPayload): Promise<ObjectStat> {
     return this.call("put", key, body);
   }
   patch(key: string, data: Uint8Array): Promise<ObjectStat> {

@@ -45,8 +45,20 @@ export interface GrpcCall {
   setHeaders(headers: Record<string, string>): void;
   /** Send one response message made of `parts` (concatenated on the wire). Resolves when
    * the transport can take more (backpressure). */
-  send(parts: Uint8Array[]): Promise<void>;
+  send(parts: MessagePart[]): Promise<void>;
 }
+
+/**
+ * Response bytes produced while they are sent (e.g. read from a file), so a
+ * large reply never sits in memory whole. It must yield exactly `length` bytes.
+ */
+export interface ByteSource {
+  readonly length: number;
+  chunks(): AsyncIterable<Uint8Array>;
+}
+
+/** One piece of a response message. */
+export type MessagePart = Uint8Array | ByteSource;
 
 /** A method implementation. Throw a {@link CacheError} to answer with its status. */
 export type Handler = (call: GrpcCall) => Promise<void>;
@@ -319,7 +331,7 @@ export class GrpcServer {
       },
       messages: () =>
         readMessages(stream, decoder, controller.signal, this.stats, this.options.idleTimeoutMs ?? 300_000),
-      send: async (parts: Uint8Array[]) => {
+      send: async (parts: MessagePart[]) => {
         if (controller.signal.aborted) throw new CacheError(Status.CANCELLED, "Call cancelled");
         if (!headersSent) {
           headersSent = true;
@@ -332,9 +344,23 @@ export class GrpcServer {
         this.stats.bytesOut += total;
         stream.write(messagePrefix(total));
         for (const p of parts) {
-          for (let off = 0; off < p.length; off += WRITE_SLICE) {
-            const slice = off === 0 && p.length <= WRITE_SLICE ? p : p.subarray(off, off + WRITE_SLICE);
-            if (!stream.write(slice)) await drained(stream, controller.signal);
+          if (p instanceof Uint8Array) {
+            for (let off = 0; off < p.length; off += WRITE_SLICE) {
+              const slice = off === 0 && p.length <= WRITE_SLICE ? p : p.subarray(off, off + WRITE_SLICE);
+              if (!stream.write(slice)) await drained(stream, controller.signal);
+            }
+            continue;
+          }
+          let sent = 0;
+          for await (const chunk of p.chunks()) {
+            sent += chunk.length;
+            if (sent > p.length) break;
+            if (!stream.write(chunk)) await drained(stream, controller.signal);
+          }
+          if (sent !== p.length) {
+            // The message prefix promised p.length bytes: end the call rather than send a torn message.
+            stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+            throw new CacheError(Status.DATA_LOSS, `reply source produced ${sent} of ${p.length} bytes`);
           }
         }
       },
@@ -405,10 +431,13 @@ async function* readMessages(
   const armIdle = () => {
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => {
-      if (!ended) fail(new CacheError(Status.DEADLINE_EXCEEDED, `request stream idle for ${idleTimeoutMs} ms`));
+      if (!ended) {
+        fail(new CacheError(Status.DEADLINE_EXCEEDED, `request stream idle for ${idleTimeoutMs} ms`));
+      }
     }, idleTimeoutMs);
   };
-  const backlogged = () => queue.length > 4 || (decoder.current?.queued ?? 0) > (decoder.current?.highWater ?? 0);
+  const backlogged = () =>
+    queue.length > 4 || (decoder.current?.queued ?? 0) > (decoder.current?.highWater ?? 0);
   const onData = (chunk: Uint8Array) => {
     armIdle();
     try {

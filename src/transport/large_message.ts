@@ -122,7 +122,9 @@ export class LargeMessage {
   async readAll(alreadyRead: Uint8Array = new Uint8Array(0)): Promise<Uint8Array> {
     const rest = this.length - (this.received - this.queued) + alreadyRead.length;
     if (!this.reserve(rest)) {
-      throw resourceExhausted(`server is receiving too much data at once: ${rest} bytes do not fit; retry later`);
+      throw resourceExhausted(
+        `server is receiving too much data at once: ${rest} bytes do not fit; retry later`,
+      );
     }
     const out = new Uint8Array(new SharedArrayBuffer(rest));
     out.set(alreadyRead);

@@ -129,19 +129,25 @@ withServer("DoPut/DoGet: put, update, patch, versions and reply shapes", async (
 });
 
 withServer("DoPut: chunked rows are concatenated; empty and large payloads", async (client) => {
-  const chunks = [
-    new Uint8Array(1 << 20).fill(1),
-    new Uint8Array(1 << 20).fill(2),
-    new Uint8Array(7).fill(3),
-  ];
-  const ref = await put(client, "app/up/file.bin", chunks);
-  assert.equal(ref.key, "app/up/file.bin");
-  const { table } = await get(client, `${ref.key}:0`);
-  const data = readRows(table)[0].data;
-  assert.equal(data.length, (2 << 20) + 7);
-  assert.equal(data[0], 1);
-  assert.equal(data[(1 << 20) + 5], 2);
-  assert.equal(data[data.length - 1], 3);
+  // Small message with three rows, and a >8 MiB message with three rows (streamed path).
+  for (const unit of [1 << 18, 1 << 22]) {
+    const chunks = [
+      new Uint8Array(unit).fill(1),
+      new Uint8Array(unit + 5).fill(2),
+      new Uint8Array(7).fill(3),
+    ];
+    const ref = await put(client, `app/up/file-${unit}.bin`, chunks);
+    assert.equal(ref.key, `app/up/file-${unit}.bin`);
+    const { table } = await get(client, `${ref.key}:0`);
+    const data = readRows(table)[0].data;
+    assert.equal(data.length, 2 * unit + 12);
+    assert.equal(data[0], 1);
+    assert.equal(data[unit - 1], 1);
+    assert.equal(data[unit], 2);
+    assert.equal(data[2 * unit + 4], 2);
+    assert.equal(data[2 * unit + 5], 3);
+    assert.equal(data[data.length - 1], 3);
+  }
 
   const empty = await put(client, "app/up", new Uint8Array(0));
   const e = await get(client, `${empty.key}:0`);

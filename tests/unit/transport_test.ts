@@ -56,7 +56,9 @@ Deno.test("gRPC framing: messages split and joined across chunks; limit checked 
   for (const size of [1, 4, 5, 6, 1000, wire.length]) {
     const d = new MessageDecoder(1 << 20);
     const out: Uint8Array[] = [];
-    for (let i = 0; i < wire.length; i += size) out.push(...(d.push(wire.subarray(i, i + size)) as Uint8Array[]));
+    for (let i = 0; i < wire.length; i += size) {
+      out.push(...(d.push(wire.subarray(i, i + size)) as Uint8Array[]));
+    }
     assert.equal(out.length, 3);
     assert.deepEqual(out[0], m1);
     assert.ok(out[0].buffer instanceof SharedArrayBuffer, "large messages are shared");
