@@ -15,8 +15,9 @@ import {
   type ObjectBody,
   type ObjectStat,
   selects,
-  type StorageEngine,
   statOf,
+  type StagedPayload,
+  type StorageEngine,
   type StoredObject,
 } from "./types.ts";
 
@@ -52,7 +53,15 @@ export class ObjectCache {
   /** Last version of deleted or lost keys, so versions never go backwards for a key. */
   private readonly tombstones = new Map<string, number>();
   private readonly lru = new Lru();
-  readonly counters: CacheCounters = { hits: 0, misses: 0, loads: 0, evictions: 0, puts: 0, patches: 0, deletes: 0 };
+  readonly counters: CacheCounters = {
+    hits: 0,
+    misses: 0,
+    loads: 0,
+    evictions: 0,
+    puts: 0,
+    patches: 0,
+    deletes: 0,
+  };
 
   constructor(private readonly engine: StorageEngine, private readonly limits: CacheLimits) {}
 
@@ -64,10 +73,14 @@ export class ObjectCache {
   }
 
   /** Replace (or create) the base of `key`; returns the new metadata. */
-  put(key: string, body: ObjectBody): ObjectStat {
+  put(key: string, body: ObjectBody | StagedPayload): ObjectStat {
     const version = this.lastVersion(key) + 1;
+    if (body.type === "staged") return this.adopt(key, version, body);
     if (body.type === "native") {
-      body = { ...body, schemaHeader: withSchemaMetadata(body.schemaHeader, { [NATIVE_VERSION_KEY]: String(version) }) };
+      body = {
+        ...body,
+        schemaHeader: withSchemaMetadata(body.schemaHeader, { [NATIVE_VERSION_KEY]: String(version) }),
+      };
     }
     const obj: StoredObject = { key, baseVersion: version, body, deltas: [] };
     this.engine.writeBase(obj);
@@ -77,7 +90,20 @@ export class ObjectCache {
     this.counters.puts++;
     this.lru.touch(key, stat.size);
     this.evict(key);
+    this.reap();
     return stat;
+  }
+
+  /** Take over a payload the network thread staged on disk (large uploads). */
+  private adopt(key: string, version: number, staged: StagedPayload): ObjectStat {
+    if (!this.engine.adoptStaged) throw new Error(`storage ${this.engine.name} cannot adopt staged files`);
+    const stat = this.engine.adoptStaged(key, version, staged);
+    // Large payloads stay on disk: they are served by streaming, not from memory.
+    this.index.set(key, { stat });
+    this.tombstones.delete(key);
+    this.lru.remove(key);
+    this.counters.puts++;
+    return { ...stat };
   }
 
   /** Append a patch to an existing object; returns the new metadata. */
@@ -92,6 +118,7 @@ export class ObjectCache {
     }
     const delta: Delta = { version: stat.version + 1, data };
     this.engine.appendDelta(key, delta, stat.deltaCount);
+    this.reap();
     stat.version = delta.version;
     stat.size += data.length;
     stat.deltaCount++;
@@ -115,8 +142,13 @@ export class ObjectCache {
     let obj = entry.resident;
     if (obj) {
       this.counters.hits++;
+      this.engine.touch?.(key);
     } else {
-      obj = this.engine.load(key) ?? undefined;
+      try {
+        obj = this.engine.load(key) ?? undefined;
+      } finally {
+        this.reap();
+      }
       if (!obj) {
         // Lost (evicted from a memory-only store) or removed behind our back.
         this.forget(key);
@@ -186,6 +218,11 @@ export class ObjectCache {
     if (entry) this.tombstones.set(key, entry.stat.version);
     this.index.delete(key);
     this.lru.remove(key);
+  }
+
+  /** Forget objects the engine removed on its own (disk budget, quarantined damage). */
+  private reap(): void {
+    for (const key of this.engine.takeEvicted?.() ?? []) this.forget(key);
   }
 
   /** Drop least recently used payloads until within limits; `keep` is never dropped. */

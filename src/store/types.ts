@@ -36,6 +36,22 @@ export interface NativeBody {
 /** What a put stores as the base of an object. */
 export type ObjectBody = OpaqueBody | NativeBody;
 
+/**
+ * An opaque payload already written to a staging file by the network thread
+ * (large uploads). The disk engine adopts the file instead of writing the
+ * bytes again.
+ */
+export interface StagedPayload {
+  type: "staged";
+  /** Staging file path (same filesystem as the store). */
+  path: string;
+  /** Where the payload starts in the file (room left for the IPC head). */
+  dataOffset: number;
+  length: number;
+  /** CRC32 (node:zlib) of the payload. */
+  crc32: number;
+}
+
 /** An appended patch. */
 export interface Delta {
   version: number;
@@ -129,6 +145,18 @@ export interface StorageEngine {
   probe(key: string): ObjectStat | null;
   /** Durably remove the selected objects. */
   remove(sel: KeySelector, keys: string[]): void;
+  /**
+   * Optional: keys the engine removed on its own since the last call (disk-budget eviction,
+   * quarantined damaged objects). The cache polls it after writes and loads and forgets those keys.
+   */
+  takeEvicted?(): string[];
+  /** Optional: a read served from memory, so the engine's own recency (disk budget) stays right. */
+  touch?(key: string): void;
+  /**
+   * Optional (disk engines): make a staged upload the new base of `key` at
+   * `version`, durably and atomically, dropping its patches.
+   */
+  adoptStaged?(key: string, version: number, staged: StagedPayload): ObjectStat;
   /** Release resources. */
   close(): void;
 }
