@@ -189,7 +189,15 @@ function parseFooter(footer: Uint8Array, footerStart: number): FooterInfo {
   let total = 0;
   for (const b of [...dictionaries, ...recordBatches]) total += b.metaDataLength + b.bodyLength;
   if (total > footerStart - HEAD.length) throw new IpcError("The file footer lists overlapping blocks.");
-  return { schema, schemaHeader: encodeSchemaMessage(schema, { version }), dictionaries, recordBatches };
+  let header: Uint8Array | undefined;
+  return {
+    schema,
+    get schemaHeader() {
+      return header ??= encodeSchemaMessage(schema, { version });
+    },
+    dictionaries,
+    recordBatches,
+  };
 }
 
 function hasMagic(bytes: Uint8Array, at: number): boolean {

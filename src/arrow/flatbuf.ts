@@ -167,6 +167,17 @@ export class FbTable {
     if (n > r.size - t - 5) r.fail(`the ${what} is longer than the buffer`);
     if (r.bytes[t + 4 + n] !== 0) r.fail(`the ${what} is not NUL-terminated`);
     r.spend(4 + n);
+    if (n <= 64) {
+      const b = r.bytes;
+      let ascii = true;
+      for (let i = t + 4; i < t + 4 + n; i++) {
+        if (b[i] > 0x7f) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) return String.fromCharCode.apply(null, b.subarray(t + 4, t + 4 + n) as unknown as number[]);
+    }
     try {
       return utf8.decode(r.bytes.subarray(t + 4, t + 4 + n));
     } catch {

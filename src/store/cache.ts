@@ -98,6 +98,7 @@ export class ObjectCache {
   private adopt(key: string, version: number, staged: StagedPayload): ObjectStat {
     if (!this.engine.adoptStaged) throw new Error(`storage ${this.engine.name} cannot adopt staged files`);
     const stat = this.engine.adoptStaged(key, version, staged);
+    this.reap();
     // Large payloads stay on disk: they are served by streaming, not from memory.
     this.index.set(key, { stat });
     this.tombstones.delete(key);

@@ -19,7 +19,9 @@ self.onmessage = (e: MessageEvent<StoreRequest>) => {
     reply = { id, result: dispatcher.run(op, args) };
   } catch (err) {
     const code = err instanceof CacheError ? err.code : Status.INTERNAL;
-    const message = err instanceof CacheError ? err.message : `store error: ${(err as Error)?.message ?? err}`;
+    const message = err instanceof CacheError
+      ? err.message
+      : `store error: ${(err as Error)?.message ?? err}`;
     if (!(err instanceof CacheError)) console.error(`store worker: ${op} failed:`, err);
     reply = { id, error: { code, message } };
   }

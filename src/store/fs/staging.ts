@@ -1,0 +1,168 @@
+/**
+ * Large uploads without holding them in memory: the network thread streams the payload into a staging
+ * file under `{root}/.staging/` ({@link createStager}), leaving room at the start for the IPC head; the
+ * store worker then turns that file into the object's base file ({@link adoptStagedFile}): it writes the
+ * head into the room and the footer after the payload, `syncData`s, and renames the file into place
+ * (atomic, like every other write). When the room does not match the head (another stager, or a
+ * version whose head is longer), the payload is copied into a new temp file instead.
+ *
+ * Staging files are not objects: start-up removes whatever is left in `.staging`.
+ *
+ * @module
+ */
+import { crc32 } from "node:zlib";
+import { opaqueFileParts } from "../../arrow/mod.ts";
+import type { StagedPayload } from "../types.ts";
+import { ensureDir, readAt, removeQuietly, syncDir, writeAll, writeParts } from "./io.ts";
+import { type ObjectPaths, randomHex, STAGING_DIR, tempName } from "./layout.ts";
+
+const ZEROS = new Uint8Array(1 << 20);
+/** Bytes copied per read when the payload has to be moved. */
+const COPY_CHUNK = 8 << 20;
+
+/** The parts of an opaque object file around a payload of `length` bytes: head (before) and tail (after). */
+export function opaqueFrame(
+  version: number,
+  length: number,
+  crc: number,
+): { head: Uint8Array; tail: Uint8Array[] } {
+  // Stand-in views mark where the payload goes; nothing is copied.
+  const fake: Uint8Array[] = [];
+  for (let left = length; left > 0; left -= ZEROS.length) {
+    fake.push(ZEROS.subarray(0, Math.min(left, ZEROS.length)));
+  }
+  const marker = new Set(fake);
+  const parts = opaqueFileParts(version, fake, length, crc);
+  const first = parts.findIndex((p) => marker.has(p));
+  const before = first < 0 ? parts.length - 1 : first;
+  let after = before;
+  while (after < parts.length && marker.has(parts[after])) after++;
+  const headParts = parts.slice(0, before);
+  const head = new Uint8Array(headParts.reduce((n, p) => n + p.byteLength, 0));
+  let pos = 0;
+  for (const p of headParts) {
+    head.set(p, pos);
+    pos += p.byteLength;
+  }
+  return { head, tail: parts.slice(after) };
+}
+
+/** Room a stager leaves before the payload: the head of an opaque file (the same for versions < 10^7). */
+export const STAGING_HEAD_ROOM: number = opaqueFrame(1, 0, 0).head.byteLength;
+
+/** Streams one payload into a staging file (the shape of the protocol layer's `StagingWriter`). */
+export interface FsStagingWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  finish(): Promise<StagedPayload>;
+  abort(): Promise<void>;
+}
+
+/**
+ * A stager for the network thread: each call opens a new staging file in `{root}/.staging/`. Writes are
+ * asynchronous; the crc32 is computed as the bytes pass.
+ */
+export function createStager(root: string): () => Promise<FsStagingWriter> {
+  const dir = `${root}/${STAGING_DIR}`;
+  return async () => {
+    await Deno.mkdir(dir, { recursive: true });
+    const path = `${dir}/${randomHex(16)}.staged`;
+    const file = await Deno.open(path, { write: true, createNew: true });
+    await file.seek(STAGING_HEAD_ROOM, Deno.SeekMode.Start);
+    let length = 0;
+    let crc = 0;
+    let closed = false;
+    const close = () => {
+      if (!closed) file.close();
+      closed = true;
+    };
+    return {
+      async write(chunk: Uint8Array) {
+        crc = crc32(chunk, crc);
+        length += chunk.byteLength;
+        let off = 0;
+        while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+      },
+      finish() {
+        close();
+        return Promise.resolve({
+          type: "staged",
+          path,
+          dataOffset: STAGING_HEAD_ROOM,
+          length,
+          crc32: crc >>> 0,
+        });
+      },
+      async abort() {
+        close();
+        await Deno.remove(path).catch(() => {});
+      },
+    };
+  };
+}
+
+/**
+ * Make the staged payload the base file of `paths` at `version`, atomically and durably. Returns the
+ * size of the new file. The staging file is consumed (renamed or removed) in every case.
+ */
+export function adoptStagedFile(
+  root: string,
+  paths: ObjectPaths,
+  version: number,
+  staged: StagedPayload,
+): number {
+  const { head, tail } = opaqueFrame(version, staged.length, staged.crc32);
+  const end = staged.dataOffset + staged.length;
+  try {
+    ensureDir(paths.dir, root);
+    if (staged.dataOffset === head.byteLength) {
+      const file = Deno.openSync(staged.path, { read: true, write: true });
+      let size: number;
+      try {
+        if (file.statSync().size < end) throw new Error("the staging file is shorter than its payload");
+        file.truncateSync(end);
+        writeAll(file, head); // at position 0
+        file.seekSync(end, Deno.SeekMode.Start);
+        size = end + writeParts(file, tail);
+        file.syncDataSync();
+      } finally {
+        file.close();
+      }
+      Deno.renameSync(staged.path, paths.base);
+      syncDir(paths.dir);
+      return size;
+    }
+    return copyInto(paths, staged, head, tail);
+  } finally {
+    removeQuietly(staged.path);
+  }
+}
+
+function copyInto(paths: ObjectPaths, staged: StagedPayload, head: Uint8Array, tail: Uint8Array[]): number {
+  const tmp = `${paths.dir}/${tempName(paths.baseName)}`;
+  const src = Deno.openSync(staged.path, { read: true });
+  let size = 0;
+  try {
+    const out = Deno.openSync(tmp, { write: true, createNew: true });
+    try {
+      writeAll(out, head);
+      const buf = new Uint8Array(Math.min(COPY_CHUNK, Math.max(staged.length, 1)));
+      for (let pos = 0; pos < staged.length; pos += buf.byteLength) {
+        const n = Math.min(buf.byteLength, staged.length - pos);
+        readAt(src, staged.dataOffset + pos, buf.subarray(0, n));
+        writeAll(out, buf.subarray(0, n));
+      }
+      size = head.byteLength + staged.length + writeParts(out, tail);
+      out.syncDataSync();
+    } finally {
+      out.close();
+    }
+    Deno.renameSync(tmp, paths.base);
+  } catch (err) {
+    removeQuietly(tmp);
+    throw err;
+  } finally {
+    src.close();
+  }
+  syncDir(paths.dir);
+  return size;
+}
