@@ -12,6 +12,9 @@ import { log, setLogLevel } from "./log.ts";
 import { VERSION } from "./config/mod.ts";
 import { statusName } from "./errors.ts";
 import { Authenticator } from "./auth/auth.ts";
+import { createStager } from "./store/fs/mod.ts";
+// ops: health checking, readiness gate, metrics, status page, OTel (src/ops/).
+import { Ops } from "./ops/mod.ts";
 
 /** Largest object accepted: Arrow Binary offsets are 32-bit, so one value stays below 2 GiB. */
 export const MAX_OBJECT_BYTES = 2 ** 31 - 64;
@@ -24,21 +27,34 @@ export interface RunningServer {
   port: number;
   store: Store;
   grpc: GrpcServer;
+  /** ops: health, metrics and the HTTP side port (src/ops/mod.ts). */
+  ops: Ops;
   /** Stop accepting, finish in-flight calls within `graceMs`, close the store. */
   close(graceMs?: number): Promise<void>;
 }
 
 /** Start the cache server described by `config`. */
-export async function startServer(initial: CacheConfig): Promise<RunningServer> {
+export async function startServer(
+  initial: CacheConfig,
+  // ops: tests may pass their own store (e.g. one whose index loads slowly).
+  deps: { store?: Store } = {},
+): Promise<RunningServer> {
   setLogLevel(initial.logLevel);
   for (const w of initial.warnings) log("warn", w);
   const started = performance.now();
-  const store = new WorkerStore({
+  const store = deps.store ?? new WorkerStore({
     storage: initial.storage,
     limits: initial.eviction,
     capacity: initial.capacity,
   });
-  const summary = await store.open();
+  // ops: the index is loaded (store.open) after the port listens, see below.
+  const ops = new Ops({
+    version: VERSION,
+    http: initial.http,
+    storage: initial.storage.kind === "fs" ? { kind: "fs", root: initial.storage.root } : { kind: "none" },
+    limits: { ...initial.eviction, capacity: initial.capacity },
+    onError: (where, err) => log("warn", "ops error", { where, error: String(err) }),
+  });
 
   const tls = initial.tls
     ? {
@@ -59,6 +75,7 @@ export async function startServer(initial: CacheConfig): Promise<RunningServer> 
       : undefined,
     publicPaths: [FLIGHT_SERVICE + "Handshake", "/grpc.health.v1.Health/"],
     onCallEnd: (path, code, ms, message) => {
+      ops.onCallEnd(path, code, ms); // ops: metrics and OTel spans
       if (code !== 0 && code !== 5) {
         log("info", "call failed", {
           method: path,
@@ -72,19 +89,42 @@ export async function startServer(initial: CacheConfig): Promise<RunningServer> 
     },
     onError: (where, err) => log("warn", "transport error", { where, error: String(err) }),
   });
+  ops.register(grpc); // ops: grpc.health.v1.Health, NOT_SERVING until the index is loaded
   const port = await grpc.listen(initial.listen.host, initial.listen.port);
   const config = withBoundPort(initial, port);
   const service = new FlightService(store, {
     endpoint: config.endpoint,
     maxObjectBytes: MAX_OBJECT_BYTES,
     authenticator,
+    // Large uploads stream into {root}/.staging and are adopted without a copy.
+    stager: config.storage.kind === "fs" ? createStager(config.storage.root) : undefined,
   });
-  service.register(grpc);
+  service.register(ops.gate(grpc)); // ops: UNAVAILABLE "starting" until the index is loaded
+
+  // ops: listen first, then load the index, so health answers NOT_SERVING meanwhile.
+  let summary: string;
+  let http: string | null = null;
+  try {
+    http = await ops.attach(store, grpc, {
+      endpoint: config.endpoint,
+      listen: `${config.listen.host}:${port}`,
+    });
+    log("info", "listening, loading the index", { listen: `${config.listen.host}:${port}`, http });
+    summary = await store.open();
+  } catch (err) {
+    await ops.shutdown();
+    await grpc.close(0);
+    await ops.close();
+    await store.close().catch(() => {});
+    throw err;
+  }
+  ops.ready();
 
   log("info", "flame-cache started", {
     version: VERSION,
     listen: `${config.listen.host}:${port}`,
     endpoint: config.endpoint,
+    http, // ops: HTTP side port (metrics, health, status page), or null
     tls: config.tls ? (config.tls.caFile ? "mutual" : "server") : "off",
     auth: authenticator ? "on" : "off",
     storage: config.storage.kind === "fs" ? config.storage.root : "none",
@@ -100,8 +140,11 @@ export async function startServer(initial: CacheConfig): Promise<RunningServer> 
     port,
     store,
     grpc,
+    ops,
     async close(graceMs = 10_000) {
+      await ops.shutdown(); // ops: health NOT_SERVING, open Watch streams get it and end
       await grpc.close(graceMs);
+      await ops.close(); // ops: HTTP side port
       await store.close();
     },
   };

@@ -8,6 +8,8 @@
 import { encodeReadRow, READ_SCHEMA_HEADER } from "../arrow/mod.ts";
 import { currentVersion, type StoredObject } from "../store/types.ts";
 import { encodeFlightDataPrefix } from "./messages.ts";
+import type { ByteSource, MessagePart } from "../transport/grpc_server.ts";
+import { fileSource } from "./file_source.ts";
 
 const ZEROS = new Uint8Array(8);
 
@@ -15,17 +17,17 @@ const ZEROS = new Uint8Array(8);
 export type ReplyKind = "not-modified" | "patch-only" | "full" | "native";
 
 /** One FlightData message as parts to concatenate. */
-export type FlightDataParts = Uint8Array[];
+export type FlightDataParts = MessagePart[];
 
 /** FlightData with a header and no body (a schema message). */
 export function schemaMessage(header: Uint8Array): FlightDataParts {
   return [encodeFlightDataPrefix(header, 0)];
 }
 
-/** FlightData for one read-schema row carrying `data`. */
-function rowMessage(version: number, kind: "base" | "patch", data: Uint8Array): FlightDataParts {
+/** FlightData for one read-schema row carrying `data` (bytes, or a source streamed from disk). */
+function rowMessage(version: number, kind: "base" | "patch", data: Uint8Array | ByteSource): FlightDataParts {
   const row = encodeReadRow(version, kind, data.length);
-  const parts = [encodeFlightDataPrefix(row.header, row.bodyLength), row.bodyPrefix];
+  const parts: MessagePart[] = [encodeFlightDataPrefix(row.header, row.bodyLength), row.bodyPrefix];
   if (data.length > 0) parts.push(data);
   if (row.bodyPadding > 0) parts.push(ZEROS.subarray(0, row.bodyPadding));
   return parts;
@@ -63,7 +65,8 @@ export function buildReply(
       return { kind: "patch-only", messages };
     }
   }
-  const messages = [schemaMessage(READ_SCHEMA_HEADER), rowMessage(base, "base", obj.body.data)];
+  const data = obj.body.type === "file" ? fileSource(obj.body, obj.key) : obj.body.data;
+  const messages = [schemaMessage(READ_SCHEMA_HEADER), rowMessage(base, "base", data)];
   for (const d of obj.deltas) messages.push(rowMessage(d.version, "patch", d.data));
   return { kind: "full", messages };
 }

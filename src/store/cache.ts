@@ -15,8 +15,8 @@ import {
   type ObjectBody,
   type ObjectStat,
   selects,
-  statOf,
   type StagedPayload,
+  statOf,
   type StorageEngine,
   type StoredObject,
 } from "./types.ts";
@@ -157,8 +157,10 @@ export class ObjectCache {
         throw notFound(`object ${key} not found`);
       }
       this.counters.loads++;
-      entry.resident = obj;
       entry.stat = statOf(obj, entry.stat.modified);
+      // A payload left on disk (FileBody) is streamed by the reader, never resident.
+      if (obj.body.type === "file") return obj;
+      entry.resident = obj;
     }
     this.lru.touch(key, entry.stat.size);
     this.evict(key);

@@ -37,6 +37,21 @@ export interface NativeBody {
 export type ObjectBody = OpaqueBody | NativeBody;
 
 /**
+ * A large opaque payload left on disk: the network thread streams it from the
+ * file instead of the worker loading it (memory stays bounded).
+ */
+export interface FileBody {
+  type: "file";
+  path: string;
+  /** Inode when the engine located it; the reader checks it to be sure it opened the same file. */
+  ino: number | null;
+  offset: number;
+  length: number;
+  /** CRC32 of the payload when the file carries one; checked as the bytes are sent. */
+  crc32?: number;
+}
+
+/**
  * An opaque payload already written to a staging file by the network thread
  * (large uploads). The disk engine adopts the file instead of writing the
  * bytes again.
@@ -62,7 +77,7 @@ export interface Delta {
 export interface StoredObject {
   key: string;
   baseVersion: number;
-  body: ObjectBody;
+  body: ObjectBody | FileBody;
   deltas: Delta[];
 }
 
@@ -88,8 +103,9 @@ export function currentVersion(obj: StoredObject): number {
 }
 
 /** Payload bytes of a body. */
-export function bodySize(body: ObjectBody): number {
+export function bodySize(body: ObjectBody | FileBody): number {
   if (body.type === "opaque") return body.data.length;
+  if (body.type === "file") return body.length;
   let n = 0;
   for (const m of body.messages) n += m.body.length;
   return n;
@@ -105,8 +121,8 @@ export function statOf(obj: StoredObject, modified = Date.now()): ObjectStat {
     baseVersion: obj.baseVersion,
     size,
     deltaCount: obj.deltas.length,
-    kind: obj.body.type,
-    rows: obj.body.type === "opaque" ? 1 : obj.body.rows,
+    kind: obj.body.type === "native" ? "native" : "opaque",
+    rows: obj.body.type === "native" ? obj.body.rows : 1,
     modified,
   };
 }

@@ -57,6 +57,7 @@ export function encodeBase(obj: StoredObject): Uint8Array[] {
   if (body.type === "opaque") {
     return opaqueFileParts(obj.baseVersion, [body.data], body.data.byteLength, crcOf([body.data]));
   }
+  if (body.type === "file") throw new Error("a base left on disk cannot be written again");
   const crc = crcOf(body.messages.map((m) => m.body));
   const header = withMetadata(body.schemaHeader, CHECKSUM_KEY, crc32Hex(crc));
   return nativeFileParts(header, body.messages);

@@ -74,6 +74,9 @@ import { scanRoot } from "./scan.ts";
 import { DiskUsage } from "./usage.ts";
 import { adoptStagedFile } from "./staging.ts";
 
+/** Base files at least this large are streamed from disk on get, not loaded. */
+export const STREAM_FROM_DISK_BYTES = 32 * 1024 * 1024;
+
 /** A file modified this recently may still be being written by another process. */
 const SETTLE_MS = 2000;
 
@@ -241,6 +244,8 @@ export class FsEngine implements StorageEngine {
   load(key: string): StoredObject | null {
     if (!isStorableKey(key)) return null;
     const paths = objectPaths(this.root, key);
+    const streamed = this.locateLarge(key, paths);
+    if (streamed) return streamed;
     let loaded;
     try {
       loaded = loadObject(key, paths);
@@ -257,6 +262,38 @@ export class FsEngine implements StorageEngine {
       this.nextDelta.set(key, Math.max(loaded.nextDelta, this.nextDelta.get(key) ?? 0));
     }
     return loaded.obj;
+  }
+
+  /**
+   * A large object without patches whose payload can be streamed from its
+   * file: returned with a {@link FileBody} instead of being read into memory.
+   */
+  private locateLarge(key: string, paths: ReturnType<typeof objectPaths>): StoredObject | null {
+    let size: number;
+    try {
+      size = Deno.statSync(paths.base).size;
+    } catch {
+      return null;
+    }
+    if (size < STREAM_FROM_DISK_BYTES) return null;
+    try {
+      for (const e of Deno.readDirSync(paths.deltas)) if (e.isFile) return null;
+    } catch { /* no patches folder */ }
+    let info;
+    try {
+      info = this.inspector.locate(paths.base);
+    } catch {
+      return null; // let the full load report what is wrong with it
+    }
+    if (!info.region) return null;
+    const { offset, length, crc32, ino } = info.region;
+    this.usage.set(key, info.fileBytes);
+    return {
+      key,
+      baseVersion: info.version,
+      body: { type: "file", path: paths.base, ino, offset, length, crc32 },
+      deltas: [],
+    };
   }
 
   /**

@@ -26,6 +26,7 @@ import {
   TailTooShort,
 } from "../../arrow/mod.ts";
 import { parseVersionText } from "./codec.ts";
+import { CHECKSUM_KEY, TypeId } from "../../arrow/mod.ts";
 import { readAt } from "./io.ts";
 
 /** Bytes read from the end of each file at start-up. */
@@ -51,6 +52,11 @@ export interface FileInfo {
   fileBytes: number;
   /** Last modification, ms since epoch. */
   mtime: number;
+  /**
+   * Where the payload lies in the file, for uncompressed single-batch opaque
+   * files without nulls (what flame-cache writes); set only by {@link Inspector.locate}.
+   */
+  region?: { offset: number; length: number; crc32?: number; ino: number | null };
 }
 
 /** A bare message header out of a framed message (with or without the continuation marker). */
@@ -99,7 +105,22 @@ export class Inspector {
     }
   }
 
-  private inspectOpen(file: Deno.FsFile, size: number, mtime: number): FileInfo {
+  /**
+   * Like {@link inspect}, plus the payload's byte range when the file can be
+   * served by streaming it from disk (see {@link FileInfo.region}).
+   */
+  locate(path: string): FileInfo {
+    const file = Deno.openSync(path, { read: true });
+    try {
+      const st = file.statSync();
+      if (!st.isFile) throw new IpcError("The path is not a regular file.");
+      return this.inspectOpen(file, st.size, st.mtime?.getTime() ?? 0, st.ino);
+    } finally {
+      file.close();
+    }
+  }
+
+  private inspectOpen(file: Deno.FsFile, size: number, mtime: number, locateIno?: number | null): FileInfo {
     if (size < 18) throw new IpcError(`The file is too short (${size} bytes) to be an Arrow IPC file.`);
     let n = Math.min(size, TAIL_BYTES);
     let tail = this.scratch.subarray(0, n);
@@ -142,6 +163,7 @@ export class Inspector {
     let version = metaVersion;
     let payload = 0;
     let rows = 0;
+    let region: FileInfo["region"];
     blocks.forEach((block, i) => {
       if (block.metaDataLength > MAX_HEADER) {
         throw new IpcError("A record batch header is implausibly large.");
@@ -166,6 +188,9 @@ export class Inspector {
       if (batch.buffers.length < 5) throw new IpcError("The opaque record batch has too few buffers.");
       rows += batch.length;
       payload += this.valuesSize(batch, bodyStart, at);
+      if (locateIno !== undefined && blocks.length === 1 && schema.fields[1].typeId === TypeId.Binary) {
+        region = this.regionOf(batch, bodyStart, at, locateIno);
+      }
       if (version === undefined && batch.length > 0) {
         const need = Math.max(
           batch.buffers[0].offset + batch.buffers[0].length,
@@ -178,7 +203,35 @@ export class Inspector {
       }
     });
     if (rows === 0) throw new IpcError("The opaque object file has no rows.");
-    return { kind: "opaque", version: version ?? 0, size: payload, rows: 1, fileBytes: size, mtime };
+    if (region) {
+      const crc = schema.metadata.get(CHECKSUM_KEY);
+      if (crc !== undefined && /^[0-9a-f]{8}$/.test(crc)) region.crc32 = parseInt(crc, 16);
+    }
+    return { kind: "opaque", version: version ?? 0, size: payload, rows: 1, fileBytes: size, mtime, region };
+  }
+
+  /** The payload range of an uncompressed opaque batch with no null rows, or undefined. */
+  private regionOf(
+    batch: BatchInfo,
+    bodyStart: number,
+    at: (pos: number, len: number) => Uint8Array,
+    ino: number | null,
+  ): FileInfo["region"] {
+    if (batch.compression !== "none" || batch.nodes.length < 2 || batch.nodes[1].nullCount !== 0) {
+      return undefined;
+    }
+    const offsets = batch.buffers[3];
+    const values = batch.buffers[4];
+    const n = batch.nodes[1].length;
+    if (n < 1 || offsets.length < (n + 1) * 4 || offsets.length > MAX_HEADER) return undefined;
+    const raw = at(bodyStart + offsets.offset, (n + 1) * 4);
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const first = dv.getInt32(0, true);
+    const last = dv.getInt32(4 * n, true);
+    if (first < 0 || last < first || last > values.length) {
+      throw new IpcError("The data offsets are out of range.");
+    }
+    return { offset: bodyStart + values.offset + first, length: last - first, ino };
   }
 
   /** Uncompressed length of the data values buffer (buffer 4) of an opaque batch. */
