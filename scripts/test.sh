@@ -13,7 +13,7 @@ status=0
 
 echo "== deno test (unit, integration, reliability)"
 suites=()
-for d in tests/unit tests/integration tests/reliability; do [ -d "$d" ] && suites+=("$d"); done
+for d in tests/unit tests/integration tests/reliability tests/browser; do [ -d "$d" ] && suites+=("$d"); done
 scripts/deno.sh test --allow-all --quiet "${suites[@]}" 2>&1 | tee "$logs/deno.txt"
 rc=${PIPESTATUS[0]}
 # Summary line: "ok | 12 passed (3 steps) | 0 failed (5s)" or "FAILED | 10 passed | 2 failed (5s)"

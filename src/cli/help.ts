@@ -109,6 +109,7 @@ export const FLAGS: FlagSpec[] = [
     scope: "serve",
     help: "metrics/health HTTP port (off to disable)",
     default: "off",
+    env: "FLAME_CACHE_HTTP",
   },
   {
     name: "log-level",

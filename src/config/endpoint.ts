@@ -4,7 +4,7 @@
  *
  * @module
  */
-
+import { isIP } from "node:net";
 import type { networkInterfaces } from "node:os";
 import { ConfigError, show } from "./errors.ts";
 import type { Sourced } from "./layer.ts";
@@ -223,7 +223,9 @@ export interface NetworkInput {
  * - Port: the endpoint's port, else the `--listen` port, else 9090.
  * - Advertised host: a concrete endpoint host; else the IPv4 of `network_interface`; else a concrete `--listen`
  *   host; else 127.0.0.1.
- * - Bind: `--listen`; else the endpoint host if it is unspecified (`0.0.0.0`/`::`); else the advertised host.
+ * - Bind: `--listen`; else the endpoint host if it is unspecified (`0.0.0.0`/`::`); else all interfaces
+ *   (`0.0.0.0`) when the advertised host is a DNS name (it may name a Kubernetes Service or a load balancer,
+ *   not a local address: Flame's Helm chart puts the Service name there); else the advertised host.
  */
 export function resolveNetwork(input: NetworkInput): { listen: HostPort; endpoint: string; scheme: Scheme } {
   const spec = input.endpoint?.value;
@@ -244,7 +246,8 @@ export function resolveNetwork(input: NetworkInput): { listen: HostPort; endpoin
   if (input.listen) listen = { ...input.listen.value };
   else if (endpointHost !== undefined && isUnspecifiedHost(endpointHost)) {
     listen = { host: endpointHost, port };
-  } else listen = { host: advertised, port };
+  } else if (isIP(advertised) === 0 && advertised !== "localhost") listen = { host: "0.0.0.0", port };
+  else listen = { host: advertised, port };
 
   return { listen, endpoint: formatEndpoint(scheme, advertised, port), scheme };
 }

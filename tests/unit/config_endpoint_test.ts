@@ -141,7 +141,9 @@ Deno.test("endpoint with a concrete host: advertised as-is, listen on it", () =>
 Deno.test("endpoint without a port uses 9090; http:// is advertised as grpc://", () => {
   const c = serve(["--endpoint", "http://cachehost"]);
   assert.equal(c.endpoint, "grpc://cachehost:9090");
-  assert.deepEqual(c.listen, { host: "cachehost", port: 9090 });
+  // A DNS name may be a Service or load balancer, not a local address: bind all interfaces.
+  assert.deepEqual(c.listen, { host: "0.0.0.0", port: 9090 });
+  assert.deepEqual(serve(["--endpoint", "grpc://localhost:9191"]).listen, { host: "localhost", port: 9191 });
 });
 
 Deno.test("IPv6 endpoint host is bracketed in the endpoint, unbracketed in listen", () => {

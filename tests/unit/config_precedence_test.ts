@@ -261,3 +261,13 @@ Deno.test("storage: a plain path is relative to the working directory, made abso
 Deno.test("cleanup temp files", () => {
   for (const p of cleanup.splice(0)) Deno.removeSync(p);
 });
+
+Deno.test("FLAME_CACHE_HTTP turns the side port on; the flag overrides it", async () => {
+  const { parseCommand } = await import("../../src/config/mod.ts");
+  const env = { FLAME_CACHE_HTTP: "127.0.0.1:9191", HOME: "/nonexistent" };
+  const c = parseCommand(["serve"], env);
+  assert.ok(c.name === "serve");
+  if (c.name === "serve") assert.deepEqual(c.config.http, { host: "127.0.0.1", port: 9191 });
+  const d = parseCommand(["serve", "--http", "off"], env);
+  if (d.name === "serve") assert.equal(d.config.http, undefined);
+});
