@@ -16,7 +16,7 @@
 #   DENORT_BIN   path to the denort binary to build on (skips the download)
 #   DENO         deno to build with (default: scripts/deno.sh, the pinned version)
 #   OTEL_DENO    "true" at build time turns OpenTelemetry on in the binary (Deno
-#                stores the switch in the executable; see packaging/README_SECTION.md)
+#                stores the switch in the executable; see README.md, "OpenTelemetry")
 #
 # Exit codes: 0 built; 1 deno compile failed; 2 bad usage; 3 denort missing.
 set -euo pipefail
