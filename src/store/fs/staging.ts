@@ -17,6 +17,8 @@ import { ensureDir, readAt, removeQuietly, syncDir, writeAll, writeParts } from 
 import { type ObjectPaths, randomHex, STAGING_DIR, tempName } from "./layout.ts";
 
 const ZEROS = new Uint8Array(1 << 20);
+/** Bytes gathered before the network thread writes to a staging file. */
+const WRITE_BATCH = 4 << 20;
 /** Bytes copied per read when the payload has to be moved. */
 const COPY_CHUNK = 8 << 20;
 
@@ -71,6 +73,15 @@ export function createStager(root: string): () => Promise<FsStagingWriter> {
     let length = 0;
     let crc = 0;
     let closed = false;
+    // Network pieces are small (HTTP/2 DATA frames): gather them into large
+    // writes, so a 1 GiB upload costs hundreds of write calls, not tens of thousands.
+    const batch = new Uint8Array(WRITE_BATCH);
+    let fill = 0;
+    const flush = async () => {
+      let off = 0;
+      while (off < fill) off += await file.write(batch.subarray(off, fill));
+      fill = 0;
+    };
     const close = () => {
       if (!closed) file.close();
       closed = true;
@@ -79,18 +90,31 @@ export function createStager(root: string): () => Promise<FsStagingWriter> {
       async write(chunk: Uint8Array) {
         crc = crc32(chunk, crc);
         length += chunk.byteLength;
-        let off = 0;
-        while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+        let pos = 0;
+        while (pos < chunk.byteLength) {
+          if (fill === 0 && chunk.byteLength - pos >= WRITE_BATCH) {
+            // Already large: write it as it is.
+            let off = pos;
+            while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+            return;
+          }
+          const take = Math.min(WRITE_BATCH - fill, chunk.byteLength - pos);
+          batch.set(chunk.subarray(pos, pos + take), fill);
+          fill += take;
+          pos += take;
+          if (fill === WRITE_BATCH) await flush();
+        }
       },
-      finish() {
+      async finish() {
+        await flush();
         close();
-        return Promise.resolve({
+        return {
           type: "staged",
           path,
           dataOffset: STAGING_HEAD_ROOM,
           length,
           crc32: crc >>> 0,
-        });
+        };
       },
       async abort() {
         close();
