@@ -8,6 +8,7 @@ import { type CacheConfig, withBoundPort } from "./config/mod.ts";
 import { GrpcServer } from "./transport/grpc_server.ts";
 import { FLIGHT_SERVICE, FlightService } from "./protocol/service.ts";
 import { type Store, WorkerStore } from "./store/store.ts";
+import { HotCacheStore } from "./store/hot_cache.ts";
 import { log, setLogLevel } from "./log.ts";
 import { VERSION } from "./config/mod.ts";
 import { statusName } from "./errors.ts";
@@ -42,11 +43,14 @@ export async function startServer(
   setLogLevel(initial.logLevel);
   for (const w of initial.warnings) log("warn", w);
   const started = performance.now();
-  const store = deps.store ?? new WorkerStore({
-    storage: initial.storage,
-    limits: initial.eviction,
-    capacity: initial.capacity,
-  });
+  // Small hot objects are answered on this thread; everything else goes to the worker.
+  const store = deps.store ?? new HotCacheStore(
+    new WorkerStore({
+      storage: initial.storage,
+      limits: initial.eviction,
+      capacity: initial.capacity,
+    }),
+  );
   // ops: the index is loaded (store.open) after the port listens, see below.
   const ops = new Ops({
     version: VERSION,
