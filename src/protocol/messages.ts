@@ -142,6 +142,7 @@ export interface FlightInfo {
   totalRecords: number;
   totalBytes: number;
   ordered?: boolean;
+  appMetadata?: Uint8Array;
 }
 
 /** Encode a FlightInfo. */
@@ -157,6 +158,7 @@ export function encodeFlightInfo(info: FlightInfo): Uint8Array {
   if (info.totalRecords !== 0) w.varint(4 * 8).varint(info.totalRecords);
   if (info.totalBytes !== 0) w.varint(5 * 8).varint(info.totalBytes);
   if (info.ordered) w.uint(6, 1);
+  if (info.appMetadata) w.bytes(7, info.appMetadata);
   return w.finish();
 }
 

@@ -233,6 +233,8 @@ export class FlightService {
       endpoints: [{ ticket: new TextEncoder().encode(key), locations: [this.options.endpoint] }],
       totalRecords: stat ? stat.rows + (stat.kind === "opaque" ? stat.deltaCount : 0) : -1,
       totalBytes: stat ? stat.size : -1,
+      // The current version as an ObjectRef, for tools (Flame's clients ignore app_metadata).
+      appMetadata: stat ? this.ref(stat) : undefined,
     })]);
   }
 
@@ -248,6 +250,7 @@ export class FlightService {
         endpoints: [{ ticket: new TextEncoder().encode(stat.key), locations: [this.options.endpoint] }],
         totalRecords: stat.rows + (stat.kind === "opaque" ? stat.deltaCount : 0),
         totalBytes: stat.size,
+        appMetadata: this.ref(stat),
       })]);
     }
   }
