@@ -58,7 +58,7 @@ Deno.test({
     reader.releaseLock();
     const port = Number(new TextDecoder().decode(value).trim());
     try {
-      const result = await storm(port, 600, "close-mid");
+      const result = await storm(port, 300, "close-mid");
       const status = await Promise.race([child.status, new Promise<null>((r) => setTimeout(() => r(null), 500))]);
       console.log(
         `unguarded transport: ${result.ok} cycles, ${status ? `died with exit ${status.code}` : "still alive"}`,
