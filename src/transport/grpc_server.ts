@@ -95,6 +95,12 @@ export interface GrpcServerOptions {
 }
 
 const WRITE_SLICE = 4 * 1024 * 1024;
+/**
+ * Response bytes a stream may queue before the sender waits for 'drain': enough
+ * that the socket never idles between slices, small enough that a slow reader
+ * costs at most this (plus one slice) per stream.
+ */
+const MAX_QUEUED = 8 * 1024 * 1024;
 
 /** Transport counters, read by metrics. */
 export interface TransportStats {
@@ -347,7 +353,7 @@ export class GrpcServer {
           if (p instanceof Uint8Array) {
             for (let off = 0; off < p.length; off += WRITE_SLICE) {
               const slice = off === 0 && p.length <= WRITE_SLICE ? p : p.subarray(off, off + WRITE_SLICE);
-              if (!stream.write(slice)) await drained(stream, controller.signal);
+              if (!stream.write(slice) && stream.writableLength > MAX_QUEUED) await drained(stream, controller.signal);
             }
             continue;
           }
@@ -355,7 +361,7 @@ export class GrpcServer {
           for await (const chunk of p.chunks()) {
             sent += chunk.length;
             if (sent > p.length) break;
-            if (!stream.write(chunk)) await drained(stream, controller.signal);
+            if (!stream.write(chunk) && stream.writableLength > MAX_QUEUED) await drained(stream, controller.signal);
           }
           if (sent !== p.length) {
             // The message prefix promised p.length bytes: end the call rather than send a torn message.
