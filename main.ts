@@ -4,7 +4,7 @@
  * @module
  */
 import { ConfigError, parseCommand } from "./src/config/mod.ts";
-import { startServer } from "./src/server.ts";
+import { type RunningServer, startServer } from "./src/server.ts";
 import { log } from "./src/log.ts";
 
 async function main(): Promise<number> {
@@ -28,18 +28,21 @@ async function main(): Promise<number> {
       return await runAdmin(command);
     }
     case "serve": {
-      const server = await startServer(command.config);
+      // Listen for signals before starting: a SIGTERM that arrives while the
+      // server starts must still end in an orderly exit 0.
+      const running: { server?: RunningServer } = {};
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
         stopping = true;
         log("info", "shutting down", { signal });
-        await server.close(10_000);
+        await running.server?.close(10_000);
         log("info", "stopped");
         Deno.exit(0);
       };
       Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
       Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+      running.server = await startServer(command.config);
       await new Promise(() => {}); // serve until a signal
       return 0;
     }

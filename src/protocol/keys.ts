@@ -27,7 +27,15 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 /** Check one key part; `what` names the whole key in the error. */
 export function checkPart(part: string, what: string): void {
   if (part === "") throw invalidArgument(`Invalid key '${what}': empty key component`);
-  if (part === "." || part.includes("..")) {
+  // Parts become file and folder names: a leading '.' is the storage's own
+  // namespace (temporary files, .staging, .trash, .quarantine) and '.deltas'
+  // names hold an object's patches.
+  if (part.startsWith(".") || part.endsWith(".deltas")) {
+    throw invalidArgument(
+      `Invalid key component: '${part}' in '${what}': parts may not start with '.' or end with '.deltas'`,
+    );
+  }
+  if (part.includes("..")) {
     throw invalidArgument(`Invalid key component: '${part}' in '${what}'`);
   }
   if (part.includes("\\") || part.includes("/")) {

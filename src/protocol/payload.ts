@@ -40,12 +40,15 @@ export class PayloadBuilder {
    * they will stay in memory, copy them into one buffer as they arrive instead
    * of keeping the network pieces and joining them at the end.
    */
-  async expect(n: number): Promise<void> {
+  async expect(n: number, reserve: (n: number) => void = () => {}): Promise<void> {
     if (this.writer || this.parts.length > 0 || this.length > 0 || n < SHARED_THRESHOLD) return;
     if (this.stager && n > this.spillThreshold) {
       this.writer = await this.stager();
       return;
     }
+    // Memory announced by the client, before it arrives: it counts against the
+    // shared in-flight budget like any received message.
+    reserve(n);
     this.buffer = new Uint8Array(new SharedArrayBuffer(n));
   }
 

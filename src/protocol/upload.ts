@@ -73,7 +73,7 @@ export async function readUpload(
           incoming,
           opaque,
           (piece) => state.addPayload(piece),
-          (bytes) => state.payload().expect(bytes),
+          (bytes) => state.payload().expect(bytes, (n) => incoming.reserveMemory(n)),
         );
         if (large.streamed) {
           state.noteDescriptor(large.fd.descriptor);

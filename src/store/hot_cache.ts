@@ -33,7 +33,7 @@ export const HOT_CACHE_DEFAULTS: HotCacheOptions = { maxObjectBytes: 64 * 1024, 
 function payloadBytes(obj: StoredObject): number {
   const b = obj.body;
   let n = b.type === "opaque" ? b.data.length : b.type === "file" ? Infinity : 0;
-  if (b.type === "native") for (const m of b.messages) n += m.body.length + m.header.length;
+  if (b.type === "native") { for (const m of b.messages) n += m.body.length + m.header.length; }
   for (const d of obj.deltas) n += d.data.length;
   return n;
 }
@@ -48,7 +48,10 @@ export class HotCacheStore implements Store {
   /** Gets answered here, without the worker. */
   hits = 0;
 
-  constructor(private readonly inner: Store, private readonly options: HotCacheOptions = HOT_CACHE_DEFAULTS) {}
+  constructor(
+    private readonly inner: Store,
+    private readonly options: HotCacheOptions = HOT_CACHE_DEFAULTS,
+  ) {}
 
   open(): Promise<string> {
     return this.inner.open();

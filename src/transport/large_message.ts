@@ -31,6 +31,18 @@ export class LargeMessage {
     private readonly reserve: (n: number) => boolean,
   ) {}
 
+  /**
+   * Take `n` bytes from the shared in-flight budget for a buffer the consumer
+   * is about to allocate; RESOURCE_EXHAUSTED when they do not fit.
+   */
+  reserveMemory(n: number): void {
+    if (!this.reserve(n)) {
+      throw resourceExhausted(
+        `server is receiving too much data at once: ${n} bytes do not fit; retry later`,
+      );
+    }
+  }
+
   /** True when every byte has been delivered. */
   get complete(): boolean {
     return this.received === this.length;

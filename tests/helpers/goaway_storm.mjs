@@ -7,7 +7,11 @@
 // Stops early when the server stops accepting connections. Prints JSON.
 import http2 from "node:http2";
 
-const [port, cycles, variant] = [Number(process.argv[2]), Number(process.argv[3] ?? 300), process.argv[4] ?? "close-mid"];
+const [port, cycles, variant] = [
+  Number(process.argv[2]),
+  Number(process.argv[3] ?? 300),
+  process.argv[4] ?? "close-mid",
+];
 const deadline = Date.now() + 120_000;
 let ok = 0;
 let refused = 0;

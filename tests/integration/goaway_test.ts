@@ -59,9 +59,14 @@ Deno.test({
     const port = Number(new TextDecoder().decode(value).trim());
     try {
       const result = await storm(port, 300, "close-mid");
-      const status = await Promise.race([child.status, new Promise<null>((r) => setTimeout(() => r(null), 500))]);
+      const status = await Promise.race([
+        child.status,
+        new Promise<null>((r) => setTimeout(() => r(null), 500)),
+      ]);
       console.log(
-        `unguarded transport: ${result.ok} cycles, ${status ? `died with exit ${status.code}` : "still alive"}`,
+        `unguarded transport: ${result.ok} cycles, ${
+          status ? `died with exit ${status.code}` : "still alive"
+        }`,
       );
     } finally {
       try {

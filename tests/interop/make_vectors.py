@@ -208,7 +208,7 @@ KEY_RULES = [
     "A key is UTF-8 '<app>/<session>/<object>' (full key) or '<app>/<session>' (prefix); split on '/'.",
     "Every part is non-empty, contains no '..' and no '\\\\' (ref §3.1).",
     "Stricter than the Rust server: no ':' in any part (tickets split at the first ':'), no part equal to '.', "
-    "no control characters (U+0000-U+001F, U+007F), every part <= 200 UTF-8 bytes (file names stay under 255 bytes), whole key <= 1024 UTF-8 bytes.",
+    "no control characters (U+0000-U+001F, U+007F), every part <= 200 UTF-8 bytes (file names stay under 255 bytes), no part starting with '.' or ending with '.deltas', whole key <= 1024 UTF-8 bytes.",
     "'*' is only allowed as the whole session part of a 2-part prefix ('<app>/*'), and only for DELETE.",
     "put (DoPut PATH [k]): k = prefix (server generates a UUIDv4 id) or full key. put to '<app>/*' is INVALID_ARGUMENT "
     "(the Rust server answers INTERNAL).",
@@ -255,7 +255,10 @@ def _key_cases():
     case("full key", "vk/ssn/obj", OK, NF, NF, OK)
     case("uuid object id", "vk/ssn/6f1c2a4e-5b7d-4c8e-9f01-23456789abcd", OK, NF, NF, OK)
     case("dots inside parts", "vk.app/ssn.1/pkg-1.0.0.tar.gz", OK, NF, NF, OK)
-    case("leading dot part", "vk/ssn/.hidden", OK, NF, NF, OK)
+    case("leading dot part", "vk/ssn/.hidden", INV, INV, INV, INV, rust={"put": OK, "patch": NF, "get": NF, "delete": OK},
+         note="stricter: a leading '.' is the store's own namespace (temp files, .staging, .trash, .quarantine)")
+    case("part ending in .deltas", "vk/ssn/obj.deltas", INV, INV, INV, INV, rust={"put": OK, "patch": NF, "get": NF, "delete": OK},
+         note="stricter: '<object>.deltas' folders hold patches; such a key would collide with them")
     case("spaces", "vk/my session/my object", OK, NF, NF, OK)
     case("unicode", "vk/séssion/объект-中文", OK, NF, NF, OK)
     case("emoji", "vk/ssn/\U0001f525", OK, NF, NF, OK)

@@ -48,10 +48,10 @@ def invalid(msg):
 
 
 def check_part(p: str, allow_star=False):
-    if not p or ".." in p or "\\" in p or ":" in p or p == "." or CTRL.search(p):
+    if not p or ".." in p or "\\" in p or ":" in p or p.startswith(".") or p.endswith(".deltas") or CTRL.search(p):
         raise invalid(f"Invalid key component: '{p}'")
     if len(p.encode()) > 200:
-        raise invalid("key component longer than 255 bytes")
+        raise invalid("key component longer than 200 bytes")
     if p == "*" and not allow_star:
         raise invalid("Wildcard '*' only allowed for session_id")
 

@@ -21,7 +21,11 @@ Deno.test("object keys: valid three- and two-part keys", () => {
   assert.equal(parseObjectKey("my app/ssn é/a.tar.gz"), "my app/ssn é/a.tar.gz");
   assert.equal(parseObjectKey("app/s*s/o*"), "app/s*s/o*", "only a whole '*' part is a wildcard");
   assert.equal(parseObjectKey("app/s/" + "x".repeat(200)), "app/s/" + "x".repeat(200));
-  assert.equal(code(() => parseObjectKey("app/s", true)), Status.INVALID_ARGUMENT, "patches need three parts");
+  assert.equal(
+    code(() => parseObjectKey("app/s", true)),
+    Status.INVALID_ARGUMENT,
+    "patches need three parts",
+  );
 });
 
 Deno.test("object keys: invalid ones are INVALID_ARGUMENT", () => {
@@ -37,6 +41,10 @@ Deno.test("object keys: invalid ones are INVALID_ARGUMENT", () => {
       "app/s\\n/x",
       "app/s/o:1",
       "app/./x",
+      "app/.hidden/x",
+      ".staging/s/x",
+      "app/s/obj.deltas",
+      "app/t.deltas/0",
       "app/s/\u0000",
       "app/s/\u007f",
       "app/*/x",
