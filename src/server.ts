@@ -78,6 +78,7 @@ export async function startServer(
       }
       : undefined,
     publicPaths: [FLIGHT_SERVICE + "Handshake", "/grpc.health.v1.Health/"],
+    idleTimeoutMs: initial.idleTimeoutMs,
     onCallEnd: (path, code, ms, message) => {
       ops.onCallEnd(path, code, ms); // ops: metrics and OTel spans
       if (code !== 0 && code !== 5) {

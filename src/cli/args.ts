@@ -17,7 +17,7 @@ import { loadConfig } from "../config/load.ts";
 import { parseByteSize } from "../config/size.ts";
 import { parseStorage } from "../config/storage.ts";
 import type { AdminSub, Command } from "../config/types.ts";
-import { parseHttp, parseLogLevel, parsePolicy, parsePositiveInt } from "../config/values.ts";
+import { parseDuration, parseHttp, parseLogLevel, parsePolicy, parsePositiveInt } from "../config/values.ts";
 import { VERSION } from "../config/version.ts";
 import { FLAGS, type FlagSpec, helpText } from "./help.ts";
 
@@ -99,6 +99,7 @@ function flagLayer(p: ParsedArgv, env: Record<string, string>, cwd: string): Lay
     if (value <= 0) throw new ConfigError(f.key, `capacity must be greater than 0, got ${show(f.v)}`);
     layer.capacity = { value, key: f.key };
   }
+  if ((f = str("idle-timeout"))) layer.idleTimeoutMs = { value: parseDuration(f.v, f.key), key: f.key };
   if ((f = str("http"))) layer.http = { value: parseHttp(f.v, f.key), key: f.key };
   if ((f = str("log-level"))) layer.logLevel = { value: parseLogLevel(f.v, f.key), key: f.key };
   return layer;

@@ -103,6 +103,15 @@ export const FLAGS: FlagSpec[] = [
     env: "FLAME_CACHE_CAPACITY",
   },
   {
+    name: "idle-timeout",
+    type: "string",
+    arg: "DURATION",
+    scope: "serve",
+    help: "cut off a request stream silent this long (e.g. 30s, 5m)",
+    default: "300s",
+    env: "FLAME_CACHE_IDLE_TIMEOUT",
+  },
+  {
     name: "http",
     type: "string",
     arg: "HOST:PORT",

@@ -9,7 +9,7 @@ import { ConfigError, show } from "./errors.ts";
 import type { Layer } from "./layer.ts";
 import { parseByteSize } from "./size.ts";
 import { parseStorage } from "./storage.ts";
-import { parseHttp, parseLogLevel, parsePolicy, parsePositiveInt } from "./values.ts";
+import { parseDuration, parseHttp, parseLogLevel, parsePolicy, parsePositiveInt } from "./values.ts";
 
 /** Environment variables read by flame-cache, with what they set (for `--help`). */
 export const ENV_VARS: { name: string; setting: string; default: string }[] = [
@@ -32,6 +32,7 @@ export const ENV_VARS: { name: string; setting: string; default: string }[] = [
     default: "unlimited",
   },
   { name: "FLAME_CACHE_CAPACITY", setting: "disk budget (cache.capacity)", default: "unlimited" },
+  { name: "FLAME_CACHE_IDLE_TIMEOUT", setting: "idle request timeout (cache.idle_timeout)", default: "300s" },
   { name: "FLAME_CACHE_HTTP", setting: "metrics/health HTTP port (cache.http)", default: "off" },
   { name: "FLAME_LOG", setting: "log level (cache.log_level)", default: "info" },
   { name: "FLAME_HOME", setting: "base of relative fs:// storage paths", default: "/var/lib/flame" },
@@ -76,6 +77,12 @@ export function envLayer(env: Record<string, string>, cwd: string): Layer {
     const value = parseByteSize(v, key);
     if (value <= 0) throw new ConfigError(key, `capacity must be greater than 0, got ${show(v)}`);
     layer.capacity = { value, key };
+  }
+  if ((v = get("FLAME_CACHE_IDLE_TIMEOUT")) !== undefined) {
+    layer.idleTimeoutMs = {
+      value: parseDuration(v, "FLAME_CACHE_IDLE_TIMEOUT"),
+      key: "FLAME_CACHE_IDLE_TIMEOUT",
+    };
   }
   if ((v = get("FLAME_CACHE_HTTP")) !== undefined) {
     layer.http = { value: parseHttp(v, "FLAME_CACHE_HTTP"), key: "FLAME_CACHE_HTTP" };

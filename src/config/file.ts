@@ -12,6 +12,7 @@ import { parseStorage } from "./storage.ts";
 import { parseTlsSection } from "./tls.ts";
 import {
   expectString,
+  parseDuration,
   parseHttp,
   parseLogLevel,
   parsePolicy,
@@ -26,6 +27,7 @@ const CACHE_KEYS = new Set([
   "eviction",
   "tls",
   "capacity",
+  "idle_timeout",
   "http",
   "auth",
   "log_level",
@@ -108,6 +110,10 @@ export function cacheSectionLayer(
       throw new ConfigError(key, `capacity must be greater than 0, got ${show(cache.capacity)}`);
     }
     layer.capacity = { value, key };
+  }
+  if (isSet(cache.idle_timeout)) {
+    const key = "cache.idle_timeout";
+    layer.idleTimeoutMs = { value: parseDuration(cache.idle_timeout, key), key };
   }
   if (cache.http !== undefined) {
     const key = "cache.http";

@@ -24,6 +24,7 @@ export interface Settings {
   maxMemory: Sourced<number>;
   maxObjects: Sourced<number>;
   capacity: Sourced<number>;
+  idleTimeoutMs: Sourced<number>;
   /** `null` = explicitly turned off. */
   http: Sourced<HostPort | null>;
   logLevel: Sourced<LogLevel>;

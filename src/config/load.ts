@@ -18,6 +18,9 @@ import { locateConfigFile, readConfigFile } from "./yaml.ts";
 /** Default `max_memory`: 1 GiB, exactly 2^30 bytes. */
 export const DEFAULT_MAX_MEMORY = 2 ** 30;
 
+/** Default idle request timeout: 5 minutes. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+
 /** Inputs of `loadConfig`. Everything is optional and defaults to the real process environment. */
 export interface LoadOptions {
   /** Settings from command-line flags (highest precedence). */
@@ -92,6 +95,7 @@ export function loadConfig(options: LoadOptions = {}): CacheConfig {
       maxObjects: s.maxObjects?.value ?? Infinity,
     },
     logLevel: s.logLevel?.value ?? "info",
+    idleTimeoutMs: s.idleTimeoutMs?.value ?? DEFAULT_IDLE_TIMEOUT_MS,
     warnings,
   };
   if (tls) config.tls = tls;

@@ -69,6 +69,8 @@ export interface CacheConfig {
   eviction: { policy: EvictionPolicy; maxMemory: number; maxObjects: number };
   /** Disk budget in bytes, if configured. */
   capacity?: number;
+  /** A request stream that sends nothing for this long is cut off (DEADLINE_EXCEEDED). Default 300 s. */
+  idleTimeoutMs: number;
   /** Metrics/health HTTP side port; off when absent. `port` may be 0 (ephemeral). */
   http?: HostPort;
   /** Accepted credentials; auth is off when absent. */

@@ -41,6 +41,20 @@ export function parsePositiveInt(value: unknown, key: string): number {
   return n;
 }
 
+/**
+ * A duration: `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds. Returns milliseconds (> 0).
+ */
+export function parseDuration(value: unknown, key: string): number {
+  const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(text);
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const ms = m ? Number(m[1]) * unit[(m[2] ?? "s").toLowerCase()] : NaN;
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new ConfigError(key, `invalid duration ${show(value)} (expected e.g. 30s, 500ms, 5m)`);
+  }
+  return Math.round(ms);
+}
+
 /** `debug`, `info`, `warn` (or `warning`) or `error`, case-insensitive. */
 export function parseLogLevel(text: string, key: string): LogLevel {
   const v = text.trim().toLowerCase();

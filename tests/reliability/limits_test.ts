@@ -458,11 +458,8 @@ Deno.test({
 const IDLE_FLAG = FLAGS.find((f) => f.name === "idle-timeout" || f.name === "request-idle-timeout");
 
 Deno.test({
-  // BUG: the idle request timeout (GrpcServerOptions.idleTimeoutMs, default 300 s in
-  // src/transport/grpc_server.ts) is not configurable: src/server.ts never passes idleTimeoutMs, and
-  // there is no --idle-timeout flag / cache.idle_timeout key. A DoPut that sends half a message and
-  // stalls holds its stream, its buffers and a connection slot for 5 minutes. Runs by itself once a
-  // flag named --idle-timeout exists.
+  // Was a missing setting: the idle request timeout is now configurable (--idle-timeout,
+  // FLAME_CACHE_IDLE_TIMEOUT, cache.idle_timeout; default 300 s).
   ignore: !IDLE_FLAG,
   name: "limits: --idle-timeout cuts off a DoPut stalled mid-message on the real server",
   sanitizeOps: false,

@@ -271,3 +271,29 @@ Deno.test("FLAME_CACHE_HTTP turns the side port on; the flag overrides it", asyn
   const d = parseCommand(["serve", "--http", "off"], env);
   if (d.name === "serve") assert.equal(d.config.http, undefined);
 });
+
+Deno.test("idle timeout: default 300 s; file, env and flag; durations; bad values name the key", async () => {
+  const { parseCommand, ConfigError } = await import("../../src/config/mod.ts");
+  const serve = (argv: string[], env: Record<string, string> = {}) => {
+    const c = parseCommand(["serve", ...argv], { HOME: "/nonexistent", ...env });
+    if (c.name !== "serve") throw new Error("expected serve");
+    return c.config;
+  };
+  assert.equal(serve([]).idleTimeoutMs, 300_000);
+  assert.equal(serve(["--idle-timeout", "2s"]).idleTimeoutMs, 2_000);
+  assert.equal(serve(["--idle-timeout", "500ms"]).idleTimeoutMs, 500);
+  assert.equal(serve(["--idle-timeout", "90"]).idleTimeoutMs, 90_000);
+  assert.equal(serve([], { FLAME_CACHE_IDLE_TIMEOUT: "5m" }).idleTimeoutMs, 300_000);
+  assert.equal(serve(["--idle-timeout", "1h"], { FLAME_CACHE_IDLE_TIMEOUT: "5m" }).idleTimeoutMs, 3_600_000);
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/c.yaml`, "cache:\n  idle_timeout: 45s\n");
+  assert.equal(serve(["--config", `${dir}/c.yaml`]).idleTimeoutMs, 45_000);
+  for (const [argv, env, key] of [
+    [["--idle-timeout", "soon"], {}, "--idle-timeout"],
+    [["--idle-timeout", "0s"], {}, "--idle-timeout"],
+    [[], { FLAME_CACHE_IDLE_TIMEOUT: "-1" }, "FLAME_CACHE_IDLE_TIMEOUT"],
+  ] as [string[], Record<string, string>, string][]) {
+    assert.throws(() => serve(argv, env), (e) => e instanceof ConfigError && e.key === key);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
