@@ -96,7 +96,9 @@ export class HotCacheStore implements Store {
 
   async usage(): Promise<StoreUsage> {
     const u = await this.inner.usage();
-    return { ...u, counters: { ...u.counters, hotHits: this.hits, hotObjects: this.entries.size } };
+    // Gets answered here are cache hits too (the worker never saw them).
+    const counters = { ...u.counters, hits: (u.counters.hits ?? 0) + this.hits };
+    return { ...u, counters: { ...counters, hotHits: this.hits, hotObjects: this.entries.size } };
   }
 
   close(): Promise<void> {
