@@ -6,6 +6,14 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 logs="$(mktemp -d)"
+# Make sure the pinned Deno exists and is on PATH for every runner (the Python
+# interop fixtures start the server with `deno`), and keep Deno's cache where it
+# is even when a test fixture points HOME elsewhere.
+scripts/deno.sh --version >/dev/null || { echo "could not install deno"; echo "0 passed, 1 failed"; exit 1; }
+if ! command -v deno >/dev/null 2>&1 || ! deno --version 2>/dev/null | grep -q "deno 2.9.6"; then
+  export PATH="$here/.tools/node_modules/.bin:$PATH"
+fi
+export DENO_DIR="${DENO_DIR:-$HOME/.cache/deno}"
 trap 'rm -rf "$logs"' EXIT
 passed=0
 failed=0
