@@ -140,14 +140,25 @@ class CacheServer:
             cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, preexec_fn=_die_with_parent
         )
         deadline = time.monotonic() + START_TIMEOUT
+        # flame-cache listens before its index is loaded (health answers NOT_SERVING, Flight calls
+        # UNAVAILABLE "starting"), so it is ready at its "flame-cache started" log line; a custom
+        # INTEROP_SERVER_CMD is ready when it accepts TCP.
+        custom = bool(os.environ.get("INTEROP_SERVER_CMD"))
+        log_start = self.log_path.stat().st_size
         while True:
             if self.proc.poll() is not None:
                 pytest.fail(f"{self.name} exited with {self.proc.returncode} during startup:\n{self.log_tail()}", pytrace=False)
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                pass
+            if not custom:
+                with open(self.log_path, "rb") as f:
+                    f.seek(log_start)
+                    if b'"msg":"flame-cache started"' in f.read():
+                        break
+            else:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                        break
+                except OSError:
+                    pass
             if time.monotonic() > deadline:
                 self.stop()
                 pytest.fail(f"{self.name} not accepting TCP on {self.listen} after {START_TIMEOUT}s:\n{self.log_tail()}", pytrace=False)
