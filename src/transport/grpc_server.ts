@@ -20,7 +20,7 @@ import {
   parseGrpcTimeout,
 } from "./framing.ts";
 import { LargeMessage } from "./large_message.ts";
-import { CacheError, Status, statusName } from "../errors.ts";
+import { CacheError, Status } from "../errors.ts";
 import type { Principal } from "../auth/auth.ts";
 
 /** One incoming RPC as seen by a handler. */
@@ -575,4 +575,3 @@ async function* readMessages(
   }
 }
 
-export { statusName };
