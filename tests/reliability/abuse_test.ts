@@ -239,9 +239,11 @@ Deno.test({
   async fn() {
     // 512 KiB objects: DoGet replies fit in one write slice (see the ignored 8 MiB variant below).
     const { rssWarm, rssAfter } = await storm(512 * 1024, 3_000, 10_000, 16);
+    // Measured +23..+80 MiB across runs (GC timing); a leak shows as hundreds of MiB (a session
+    // timer leak once made it +700 MiB).
     assert.ok(
-      rssAfter - rssWarm < 64 * MiB,
-      `RSS grew by ${fmtMiB(rssAfter - rssWarm)} after warm-up (limit 64 MiB)`,
+      rssAfter - rssWarm < 128 * MiB,
+      `RSS grew by ${fmtMiB(rssAfter - rssWarm)} after warm-up (limit 128 MiB)`,
     );
   },
 });
