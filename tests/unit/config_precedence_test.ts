@@ -288,11 +288,13 @@ Deno.test("idle timeout: default 300 s; file, env and flag; durations; bad value
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/c.yaml`, "cache:\n  idle_timeout: 45s\n");
   assert.equal(serve(["--config", `${dir}/c.yaml`]).idleTimeoutMs, 45_000);
-  for (const [argv, env, key] of [
-    [["--idle-timeout", "soon"], {}, "--idle-timeout"],
-    [["--idle-timeout", "0s"], {}, "--idle-timeout"],
-    [[], { FLAME_CACHE_IDLE_TIMEOUT: "-1" }, "FLAME_CACHE_IDLE_TIMEOUT"],
-  ] as [string[], Record<string, string>, string][]) {
+  for (
+    const [argv, env, key] of [
+      [["--idle-timeout", "soon"], {}, "--idle-timeout"],
+      [["--idle-timeout", "0s"], {}, "--idle-timeout"],
+      [[], { FLAME_CACHE_IDLE_TIMEOUT: "-1" }, "FLAME_CACHE_IDLE_TIMEOUT"],
+    ] as [string[], Record<string, string>, string][]
+  ) {
     assert.throws(() => serve(argv, env), (e) => e instanceof ConfigError && e.key === key);
   }
   await Deno.remove(dir, { recursive: true });
