@@ -574,4 +574,3 @@ async function* readMessages(
     signal.removeEventListener("abort", onAbort);
   }
 }
-
