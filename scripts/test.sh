@@ -14,6 +14,8 @@ if ! command -v deno >/dev/null 2>&1 || ! deno --version 2>/dev/null | grep -q "
   export PATH="$here/.tools/node_modules/.bin:$PATH"
 fi
 export DENO_DIR="${DENO_DIR:-$HOME/.cache/deno}"
+# Plain output, so the summaries below can be read.
+export NO_COLOR=1
 trap 'rm -rf "$logs"' EXIT
 passed=0
 failed=0
@@ -25,9 +27,13 @@ echo "== deno test (unit, integration, reliability, browser)"
 # not take every later file with it. A file whose runner dies from a signal is
 # run once more; assertion failures are never retried.
 files=()
-for d in tests/unit tests/integration tests/reliability tests/browser; do
-  [ -d "$d" ] && while IFS= read -r f; do files+=("$f"); done < <(find "$d" -name '*_test.ts' | sort)
-done
+if [ -n "${TEST_FILES:-}" ]; then
+  read -r -a files <<< "$TEST_FILES" # development: a subset, e.g. TEST_FILES="tests/unit/keys_test.ts"
+else
+  for d in tests/unit tests/integration tests/reliability tests/browser; do
+    [ -d "$d" ] && while IFS= read -r f; do files+=("$f"); done < <(find "$d" -name '*_test.ts' | sort)
+  done
+fi
 dp=0
 df=0
 if ! scripts/deno.sh check "${files[@]}" >/dev/null 2>&1; then
@@ -49,7 +55,7 @@ for f in "${files[@]}"; do
     break
   done
   cat "$logs/one.txt" | tee -a "$logs/deno.txt"
-  line="$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$logs/one.txt" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g')"
+  line="$(sed 's/\x1b\[[0-9;]*m//g' "$logs/one.txt" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1)"
   if [ -n "$line" ]; then
     dp=$((dp + $(echo "$line" | sed -E 's/.*\| ([0-9]+) passed.*/\1/')))
     df=$((df + $(echo "$line" | sed -E 's/.*\| ([0-9]+) failed.*/\1/')))

@@ -251,13 +251,14 @@ Deno.test({
 Deno.test({
   // Was a bug: with 4 MiB write slices, concurrent cancelled DoGets of 8 MiB objects ballooned RSS to
   // 1-3.5 GiB (Deno's node:http2 copies each written piece into memory V8 accounts for late). Replies
-  // are now written in 256 KiB slices: measured +66 MiB. The bound allows for GC timing.
-  name: "abuse: storm with 8 MiB DoGet cancels keeps RSS within +128 MiB of warm-up",
+  // are now written in 256 KiB slices: measured +66..+136 MiB (GC timing); the bound is far below
+  // the bug's gigabytes.
+  name: "abuse: storm with 8 MiB DoGet cancels keeps RSS within +256 MiB of warm-up",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
     const { rssWarm, rssAfter } = await storm(8 * MiB, 3_000, 6_000, 32);
-    assert.ok(rssAfter - rssWarm < 128 * MiB, `RSS grew by ${fmtMiB(rssAfter - rssWarm)} after warm-up`);
+    assert.ok(rssAfter - rssWarm < 256 * MiB, `RSS grew by ${fmtMiB(rssAfter - rssWarm)} after warm-up`);
   },
 });
 
