@@ -49,11 +49,14 @@ for f in "${files[@]}"; do
     rc=$?
     if [ "$rc" -ge 128 ] && [ "$attempt" = 1 ]; then
       echo "!! $f: test runner died with signal $((rc - 128)); running it once more"
+      pkill -KILL -f "$here/main.ts serve" 2>/dev/null || true
       cat "$logs/one.txt" >> "$logs/deno.txt"
       continue
     fi
     break
   done
+  # A runner that died cannot have stopped the servers it started: stop them now.
+  pkill -KILL -f "$here/main.ts serve" 2>/dev/null || true
   cat "$logs/one.txt" | tee -a "$logs/deno.txt"
   line="$(sed 's/\x1b\[[0-9;]*m//g' "$logs/one.txt" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1)"
   if [ -n "$line" ]; then
