@@ -7,6 +7,7 @@
  * @module
  */
 import { CacheClientError, Status } from "./errors.ts";
+import { PrefixReader } from "../transport/framing.ts";
 
 /** A decoded piece of the response stream. */
 export type FrameEvent =
@@ -32,8 +33,7 @@ export function framePrefix(length: number): Uint8Array {
  * the prefix, before anything is allocated.
  */
 export class FrameDecoder {
-  private readonly prefix = new Uint8Array(5);
-  private prefixFill = 0;
+  private readonly prefix = new PrefixReader();
   private message: Uint8Array | null = null;
   private fill = 0;
   private streamLeft = -1;
@@ -62,16 +62,13 @@ export class FrameDecoder {
         continue;
       }
       if (this.message === null) {
-        const take = Math.min(5 - this.prefixFill, chunk.length - pos);
-        this.prefix.set(chunk.subarray(pos, pos + take), this.prefixFill);
-        this.prefixFill += take;
-        pos += take;
-        if (this.prefixFill < 5) break;
-        this.prefixFill = 0;
-        if (this.prefix[0] !== 0) {
+        const { used, prefix } = this.prefix.take(chunk, pos);
+        pos += used;
+        if (!prefix) break;
+        if (prefix.compressed) {
           throw new CacheClientError(Status.INTERNAL, "the server sent a compressed gRPC message");
         }
-        const length = new DataView(this.prefix.buffer).getUint32(1);
+        const length = prefix.length;
         if (length > this.maxMessageBytes) {
           throw new CacheClientError(
             Status.RESOURCE_EXHAUSTED,
@@ -104,6 +101,6 @@ export class FrameDecoder {
 
   /** True when the stream stopped inside a message. */
   get partial(): boolean {
-    return this.message !== null || this.prefixFill > 0 || this.streamLeft > 0;
+    return this.message !== null || this.prefix.pending > 0 || this.streamLeft > 0;
   }
 }

@@ -25,12 +25,39 @@ export function messagePrefix(length: number): Uint8Array {
 }
 
 /**
+ * Collects the 5-byte prefix of the next message from DATA chunks that may
+ * split it anywhere. Shared by the server's and the client's decoders.
+ */
+export class PrefixReader {
+  private readonly bytes = new Uint8Array(5);
+  private fill = 0;
+
+  /** Bytes of a prefix collected so far (0 between messages). */
+  get pending(): number {
+    return this.fill;
+  }
+
+  /**
+   * Take prefix bytes from `chunk` at `pos`. Returns how many were used and,
+   * once all 5 are in, the prefix: compressed flag and message length.
+   */
+  take(chunk: Uint8Array, pos: number): { used: number; prefix?: { compressed: boolean; length: number } } {
+    const used = Math.min(5 - this.fill, chunk.length - pos);
+    this.bytes.set(chunk.subarray(pos, pos + used), this.fill);
+    this.fill += used;
+    if (this.fill < 5) return { used };
+    this.fill = 0;
+    const length = new DataView(this.bytes.buffer).getUint32(1);
+    return { used, prefix: { compressed: this.bytes[0] !== 0, length } };
+  }
+}
+
+/**
  * Incremental decoder: feed it DATA chunks, it yields whole messages.
  * The size limit is checked on the prefix, before anything is buffered.
  */
 export class MessageDecoder {
-  private prefix = new Uint8Array(5);
-  private prefixFill = 0;
+  private readonly prefix = new PrefixReader();
   private message: Uint8Array | null = null;
   private large: LargeMessage | null = null;
   private fill = 0;
@@ -72,16 +99,13 @@ export class MessageDecoder {
         continue;
       }
       if (this.message === null) {
-        const take = Math.min(5 - this.prefixFill, chunk.length - pos);
-        this.prefix.set(chunk.subarray(pos, pos + take), this.prefixFill);
-        this.prefixFill += take;
-        pos += take;
-        if (this.prefixFill < 5) break;
-        this.prefixFill = 0;
-        if (this.prefix[0] !== 0) {
+        const { used, prefix } = this.prefix.take(chunk, pos);
+        pos += used;
+        if (!prefix) break;
+        if (prefix.compressed) {
           throw new CacheError(Status.UNIMPLEMENTED, "Compressed gRPC messages are not supported");
         }
-        const length = new DataView(this.prefix.buffer).getUint32(1);
+        const length = prefix.length;
         if (length > this.maxMessageBytes) {
           throw resourceExhausted(
             `gRPC message of ${length} bytes exceeds the server limit of ${this.maxMessageBytes} bytes`,
@@ -120,13 +144,13 @@ export class MessageDecoder {
         this.message = null;
       }
     }
-    this.pendingBytes = this.message ? this.fill : this.prefixFill;
+    this.pendingBytes = this.message ? this.fill : this.prefix.pending;
     return out;
   }
 
   /** True when the stream ended in the middle of a message. */
   get partial(): boolean {
-    return this.message !== null || this.large !== null || this.prefixFill > 0;
+    return this.message !== null || this.large !== null || this.prefix.pending > 0;
   }
 
   /** Error for a stream that ended inside a message. */
