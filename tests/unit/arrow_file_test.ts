@@ -34,32 +34,9 @@ import {
 } from "../../src/arrow/mod.ts";
 import { schemaTable } from "../../src/arrow/encode.ts";
 import { encodeFlatbuffer, fb } from "../../src/arrow/fbwrite.ts";
+import { bytes, concat, throwsIpc } from "../helpers/bytes.ts";
 
 const VECTORS = new URL("../vectors/ipc/", import.meta.url);
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff;
-  return out;
-}
-
-function throwsIpc(fn: () => unknown, re?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof IpcError, `expected IpcError, got ${e}`);
-    if (re) assert.match(e.message, re);
-    return true;
-  });
-}
 
 function batchOf(m: { message: unknown }): BatchInfo {
   return (m.message as { batch: BatchInfo }).batch;

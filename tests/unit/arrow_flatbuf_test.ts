@@ -5,21 +5,13 @@ import { FbReader } from "../../src/arrow/flatbuf.ts";
 import {
   encodeSchemaMessage,
   type FieldInfo,
-  IpcError,
   MAX_FIELD_DEPTH,
   MAX_FIELDS,
   parseMessage,
   type SchemaInfo,
   TypeId,
 } from "../../src/arrow/mod.ts";
-
-function throwsIpc(fn: () => unknown, re?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof IpcError, `expected IpcError, got ${e}`);
-    if (re) assert.match(e.message, re);
-    return true;
-  });
-}
+import { throwsIpc } from "../helpers/bytes.ts";
 
 const sample = () =>
   encodeFlatbuffer([

@@ -54,16 +54,7 @@ import {
 import { encodeMessage } from "../../src/arrow/encode.ts";
 import { fb } from "../../src/arrow/fbwrite.ts";
 import { MessageHeaderType } from "../../src/arrow/types.ts";
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+import { concat, throwsIpc } from "../helpers/bytes.ts";
 
 // Row values as comparable text (bigints and byte arrays included).
 function json(t: Table): string {
@@ -123,14 +114,6 @@ function manyTypesTable(): Table {
 function batchOf(m: IpcMessage): BatchInfo {
   assert.notEqual(m.kind, "schema");
   return (m as { batch: BatchInfo }).batch;
-}
-
-function throwsIpc(fn: () => unknown, re?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof IpcError, `expected IpcError, got ${e}`);
-    if (re) assert.match(e.message, re);
-    return true;
-  });
 }
 
 Deno.test("apache-arrow stream of many types parses and validates", () => {

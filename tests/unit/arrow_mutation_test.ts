@@ -38,19 +38,10 @@ import {
   validateRecordBatch,
   withSchemaMetadata,
 } from "../../src/arrow/mod.ts";
+import { concat } from "../helpers/bytes.ts";
 
 const VECTORS = new URL("../vectors/ipc/", import.meta.url);
 const EOS = new Uint8Array([255, 255, 255, 255, 0, 0, 0, 0]);
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 // mulberry32: small, seeded, deterministic.
 function prng(seed: number): () => number {

@@ -7,7 +7,6 @@ import {
   encodeReadRow,
   encodeSchemaForFlight,
   frameMessage,
-  IpcError,
   OPAQUE_SCHEMA_HEADER,
   opaqueRows,
   opaqueVersions,
@@ -19,33 +18,10 @@ import {
   validateRecordBatch,
   withSchemaMetadata,
 } from "../../src/arrow/mod.ts";
+import { bytes, concat, throwsIpc } from "../helpers/bytes.ts";
 
 const VECTORS = new URL("../vectors/ipc/", import.meta.url);
 const EOS = new Uint8Array([255, 255, 255, 255, 0, 0, 0, 0]);
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff;
-  return out;
-}
-
-function throwsIpc(fn: () => unknown, re?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof IpcError, `expected IpcError, got ${e}`);
-    if (re) assert.match(e.message, re);
-    return true;
-  });
-}
 
 // A stream: schema, then one row per payload, as the server sends it.
 function readStream(rows: { version: bigint; kind: "base" | "patch"; data: Uint8Array }[]): Uint8Array {
