@@ -1,17 +1,13 @@
 /**
- * A gRPC server on `node:http2`, written for large payloads: HTTP/2 windows of
- * 16 MiB+, messages written as lists of views with drain backpressure, and the
- * GOAWAY guard in front of every connection. grpc-js is not used on the server
- * side because it cannot enlarge the server's flow-control window and copies
- * every message (see README, "Transport").
+ * The gRPC server: our own HTTP/2 (src/transport/h2) on Deno TCP sockets, or
+ * on `node:tls` sockets when TLS is on. Request DATA reaches the decoder as
+ * views of the bytes read from the socket; replies leave as views of stored
+ * objects or file pieces, with per-stream backpressure.
  *
  * @module
  */
-import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
-import type { Duplex } from "node:stream";
-import { guardSocket } from "./goaway_guard.ts";
 import {
   encodeGrpcMessage,
   type IncomingMessage,
@@ -22,13 +18,20 @@ import {
 import { LargeMessage } from "./large_message.ts";
 import { CacheError, Status } from "../errors.ts";
 import type { Principal } from "../auth/auth.ts";
+import { type ByteChannel, DenoChannel, NodeChannel } from "./h2/channel.ts";
+import { H2Connection } from "./h2/connection.ts";
+import { H2Error } from "./h2/frames.ts";
+import type { H2Stream } from "./h2/stream.ts";
+
+/** Request headers: lower-case names, repeated headers joined with ", ". */
+export type RequestHeaders = Readonly<Record<string, string | undefined>>;
 
 /** One incoming RPC as seen by a handler. */
 export interface GrpcCall {
   /** Full method path, e.g. `/arrow.flight.protocol.FlightService/DoGet`. */
   readonly path: string;
   /** Request headers (lower-case names). */
-  readonly headers: http2.IncomingHttpHeaders;
+  readonly headers: RequestHeaders;
   /** Aborted when the client cancels, resets, disconnects or the deadline passes. */
   readonly signal: AbortSignal;
   /** Peer address, for logs. */
@@ -67,7 +70,7 @@ export type Handler = (call: GrpcCall) => Promise<void>;
 export interface GrpcServerOptions {
   /** Largest accepted request message (checked before buffering). */
   maxMessageBytes: number;
-  /** HTTP/2 stream and connection receive window. */
+  /** HTTP/2 stream receive window. */
   windowBytes?: number;
   /** Max concurrent streams per connection. */
   maxConcurrentStreams?: number;
@@ -75,13 +78,11 @@ export interface GrpcServerOptions {
   maxConnections?: number;
   /** TLS: PEM cert/key and optional CA for client-certificate verification. */
   tls?: { cert: Uint8Array; key: Uint8Array; ca?: Uint8Array };
-  /** Filter client GOAWAY frames (default true; false only to demonstrate the crash in tests). */
-  guardGoaway?: boolean;
   /**
    * Authenticate a call from its headers before its handler runs (throw a
    * CacheError to refuse). Not called for paths in `publicPaths`.
    */
-  authenticate?: (headers: http2.IncomingHttpHeaders) => Principal;
+  authenticate?: (headers: RequestHeaders) => Principal;
   /** Method paths (or prefixes ending in '/') callable without authentication. */
   publicPaths?: string[];
   /** Request bytes all calls together may hold while they are being received and stored. */
@@ -94,22 +95,14 @@ export interface GrpcServerOptions {
   onError?: (where: string, err: unknown) => void;
 }
 
-/**
- * Response bytes handed to node:http2 per write. Deno's node:http2 copies each
- * written piece into memory the garbage collector does not see promptly: large
- * pieces made concurrent big replies balloon RSS (4 MiB: 1.8 GiB under 32
- * cancelled 8 MiB gets; 256 KiB: 227 MiB), with no throughput gain.
- */
-const WRITE_SLICE = 256 * 1024;
-/**
- * Response bytes a stream may queue before the sender waits for 'drain': keeps
- * the socket busy between slices; a slow reader costs at most this per stream.
- */
-const MAX_QUEUED = 2 * 1024 * 1024;
 /** A connection must send its HTTP/2 preface and settings within this time. */
 const PREFACE_TIMEOUT_MS = 10_000;
 /** After a deadline, trailers get this long to go out before the stream is reset. */
 const TRAILER_GRACE_MS = 1_000;
+/** Reply views are queued in pieces of this size (views, not copies). */
+const SEND_SLICE = 1024 * 1024;
+/** Request messages decoded ahead of the handler before the stream stops granting window. */
+const MAX_QUEUED_MESSAGES = 4;
 
 /** Transport counters, read by metrics. */
 export interface TransportStats {
@@ -123,46 +116,23 @@ export interface TransportStats {
   connectionsRefused: number;
 }
 
+const RESPONSE_HEADERS: [string, string][] = [[":status", "200"], ["content-type", "application/grpc"]];
+
 /** The server: register handlers, then {@link GrpcServer.listen}. */
 export class GrpcServer {
   /** Byte and connection counters. */
   readonly stats: TransportStats = { bytesIn: 0, bytesOut: 0, connectionsAccepted: 0, connectionsRefused: 0 };
   private readonly handlers = new Map<string, Handler>();
-  private readonly h2: http2.Http2Server;
-  private listener?: net.Server;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
-  /** Streams not yet closed, per session: a session without any can be dropped at once on shutdown. */
-  private readonly openStreams = new WeakMap<http2.ServerHttp2Session, number>();
-  private readonly sockets = new Set<Duplex>();
+  private readonly connections = new Set<H2Connection>();
+  private denoListener?: Deno.Listener;
+  private tlsListener?: net.Server;
   private inflight = 0;
   private inflightBytes = 0;
   private idleWaiters: (() => void)[] = [];
-  /** Fallback for unknown methods (UNIMPLEMENTED by default). */
+  /** Set by {@link close}: new calls and connections are refused. */
   draining = false;
 
-  constructor(private readonly options: GrpcServerOptions) {
-    const window = options.windowBytes ?? 16 * 1024 * 1024;
-    this.h2 = http2.createServer({
-      settings: {
-        initialWindowSize: Math.min(window, 2 ** 31 - 1),
-        maxFrameSize: 1024 * 1024,
-        maxConcurrentStreams: options.maxConcurrentStreams ?? 256,
-        maxHeaderListSize: 64 * 1024,
-      },
-      maxSessionMemory: 64,
-    });
-    this.h2.on("session", (session: http2.ServerHttp2Session) => {
-      this.sessions.add(session);
-      session.on("close", () => this.sessions.delete(session));
-      session.on("error", (err) => this.options.onError?.("session", err));
-      try {
-        session.setLocalWindowSize(Math.max(window * 4, 64 * 1024 * 1024));
-      } catch (err) {
-        this.options.onError?.("setLocalWindowSize", err);
-      }
-    });
-    this.h2.on("stream", (stream, headers) => this.onStream(stream as http2.ServerHttp2Stream, headers));
-  }
+  constructor(private readonly options: GrpcServerOptions) {}
 
   /** Register a handler for a full method path. */
   handle(path: string, handler: Handler): void {
@@ -171,65 +141,85 @@ export class GrpcServer {
 
   /** Start accepting connections; resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
-    const accept = (socket: Duplex) => {
-      if (this.draining || this.sockets.size >= (this.options.maxConnections ?? 4096)) {
-        this.stats.connectionsRefused++;
-        socket.destroy();
-        return;
-      }
-      this.stats.connectionsAccepted++;
-      this.sockets.add(socket);
-      // Silent or half-open connections must not hold a connection slot: the
-      // client preface (24 bytes) and its SETTINGS frame must arrive in time.
-      let received = 0;
-      const countBytes = (chunk: Uint8Array) => {
-        received += chunk.length;
-        if (received >= 33) socket.off("data", countBytes);
-      };
-      socket.on("data", countBytes);
-      const prefaceTimer = setTimeout(() => {
-        if (received < 33) socket.destroy();
-      }, PREFACE_TIMEOUT_MS);
-      socket.on("close", () => {
-        clearTimeout(prefaceTimer);
-        this.sockets.delete(socket);
-      });
-      socket.on("error", () => {});
-      this.h2.emit("connection", this.options.guardGoaway === false ? socket : guardSocket(socket));
-    };
     const t = this.options.tls;
-    this.listener = t
-      ? tls.createServer({
-        cert: Buffer.from(t.cert),
-        key: Buffer.from(t.key),
-        ca: t.ca ? Buffer.from(t.ca) : undefined,
-        requestCert: !!t.ca,
-        rejectUnauthorized: !!t.ca,
-        ALPNProtocols: ["h2"],
-      }, (socket) => {
-        socket.setNoDelay(true);
-        accept(socket);
-      })
-      : net.createServer((socket) => {
-        socket.setNoDelay(true);
-        accept(socket);
-      });
-    this.listener.on("error", (err) => this.options.onError?.("listener", err));
-    if (t) {
-      this.listener.on("tlsClientError", (err) => this.options.onError?.("tls", err));
+    if (!t) {
+      const listener = Deno.listen({ hostname: host, port, transport: "tcp" });
+      this.denoListener = listener;
+      this.acceptLoop(listener);
+      return Promise.resolve((listener.addr as Deno.NetAddr).port);
     }
+    // TLS through node:tls: it verifies client certificates (mutual TLS), which Deno.listenTls cannot.
+    const server = tls.createServer({
+      cert: Buffer.from(t.cert),
+      key: Buffer.from(t.key),
+      ca: t.ca ? Buffer.from(t.ca) : undefined,
+      requestCert: !!t.ca,
+      rejectUnauthorized: !!t.ca,
+      ALPNProtocols: ["h2"],
+    }, (socket) => {
+      socket.setNoDelay(true);
+      socket.on("error", () => {});
+      this.accept(new NodeChannel(socket));
+    });
+    this.tlsListener = server;
+    server.on("error", (err) => this.options.onError?.("listener", err));
+    server.on("tlsClientError", (err) => this.options.onError?.("tls", err));
     return new Promise((resolve, reject) => {
-      this.listener!.once("error", reject);
-      this.listener!.listen(port, host, () => {
-        const addr = this.listener!.address() as net.AddressInfo;
-        resolve(addr.port);
-      });
+      server.once("error", reject);
+      server.listen(port, host, () => resolve((server.address() as net.AddressInfo).port));
+    });
+  }
+
+  private async acceptLoop(listener: Deno.Listener): Promise<void> {
+    while (true) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (this.draining || err instanceof Deno.errors.BadResource) return;
+        // e.g. EMFILE: log, back off briefly, keep serving.
+        this.options.onError?.("accept", err);
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      try {
+        (conn as Deno.TcpConn).setNoDelay(true);
+      } catch { /* closed already */ }
+      this.accept(new DenoChannel(conn));
+    }
+  }
+
+  private accept(channel: ByteChannel): void {
+    if (this.draining || this.connections.size >= (this.options.maxConnections ?? 4096)) {
+      this.stats.connectionsRefused++;
+      channel.close();
+      return;
+    }
+    this.stats.connectionsAccepted++;
+    const window = Math.min(this.options.windowBytes ?? 16 * 1024 * 1024, 2 ** 31 - 1);
+    const connection = new H2Connection(channel, {
+      streamWindow: window,
+      connectionWindow: Math.min(Math.max(window * 4, 64 * 1024 * 1024), 2 ** 31 - 1),
+      maxFrameSize: 1024 * 1024,
+      maxConcurrentStreams: this.options.maxConcurrentStreams ?? 256,
+      maxHeaderListSize: 64 * 1024,
+      onStream: (stream) => this.onStream(stream),
+      onError: this.options.onError,
+    });
+    this.connections.add(connection);
+    // Silent or half-open connections must not hold a slot: the preface and SETTINGS must come in time.
+    const prefaceTimer = setTimeout(() => {
+      if (!connection.established) connection.destroy("no HTTP/2 preface");
+    }, PREFACE_TIMEOUT_MS);
+    connection.run().catch((err) => this.options.onError?.("connection", err)).finally(() => {
+      clearTimeout(prefaceTimer);
+      this.connections.delete(connection);
     });
   }
 
   /** Number of open connections. */
   get connectionCount(): number {
-    return this.sockets.size;
+    return this.connections.size;
   }
 
   /** Number of calls in progress. */
@@ -239,119 +229,56 @@ export class GrpcServer {
 
   /**
    * Stop accepting, let in-flight calls finish for up to `graceMs`, then close
-   * everything.
+   * every connection once its replies are written and read.
    */
   async close(graceMs: number): Promise<void> {
     this.draining = true;
-    this.listener?.close();
+    try {
+      this.denoListener?.close();
+    } catch { /* closed */ }
+    this.tlsListener?.close();
     const deadline = Date.now() + graceMs;
-    // GOAWAY tells clients to open no new streams here.
-    for (const s of this.sessions) {
-      try {
-        s.goaway?.(0);
-      } catch { /* already closing */ }
-    }
+    for (const c of this.connections) c.goaway();
     if (this.inflight > 0) {
       await Promise.race([
         new Promise<void>((r) => this.idleWaiters.push(r)),
         new Promise<void>((r) => setTimeout(r, graceMs)),
       ]);
     }
-    // Close gracefully, so replies and trailers already queued still reach the
-    // clients; destroy only what is left when the grace period is over.
-    const closing = [...this.sessions].map((s) =>
-      new Promise<void>((resolve) => {
-        if (s.closed || s.destroyed || !this.openStreams.get(s)) {
-          s.destroy();
-          return resolve();
-        }
-        s.once("close", () => resolve());
-        try {
-          s.close();
-        } catch {
-          resolve();
-        }
-      })
-    );
-    const left = () => Math.max(100, deadline - Date.now());
-    await Promise.race([Promise.all(closing), new Promise<void>((r) => setTimeout(r, left()))]);
-    for (const s of this.sessions) s.destroy();
-    // A closed session may still have bytes in its socket's write buffer: end the
-    // sockets (flush, then FIN) and destroy only those still open at the deadline.
-    const ending = [...this.sockets].map((sock) =>
-      new Promise<void>((resolve) => {
-        if (sock.destroyed) return resolve();
-        sock.once("close", () => resolve());
-        sock.end();
-      })
-    );
-    await Promise.race([
-      Promise.all(ending),
-      new Promise<void>((r) => setTimeout(r, Math.min(left(), 2_000))),
-    ]);
-    for (const s of this.sockets) s.destroy();
+    // Replies already queued still go out; the peer gets until the deadline
+    // (at least a moment) to read them and close.
+    const end = Math.max(deadline, Date.now() + 100);
+    await Promise.all([...this.connections].map((c) => c.shutdown(end)));
   }
 
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    const session = stream.session as http2.ServerHttp2Session | undefined;
-    if (session) {
-      this.openStreams.set(session, (this.openStreams.get(session) ?? 0) + 1);
-      stream.once("close", () => this.openStreams.set(session, (this.openStreams.get(session) ?? 1) - 1));
-    }
-    const path = String(headers[":path"] ?? "");
+  private onStream(stream: H2Stream): void {
+    const headers = stream.headers;
+    const path = headers[":path"] ?? "";
     const started = performance.now();
     const handler = this.handlers.get(path);
     const controller = new AbortController();
-    let headersSent = false;
     let finished = false;
-    let extraHeaders: Record<string, string> = {};
-    const ac = controller;
-    stream.on("error", () => ac.abort());
-    stream.on("aborted", () => ac.abort());
-    stream.on("close", () => {
-      if (!finished) ac.abort();
-    });
+    let extraHeaders: [string, string][] = [];
 
     const finish = (code: number, message: string) => {
       if (finished) return;
       finished = true;
       this.options.onCallEnd?.(path, code, performance.now() - started, message);
-      if (stream.destroyed || stream.closed) return;
-      const trailers: http2.OutgoingHttpHeaders = { "grpc-status": String(code) };
-      if (message) trailers["grpc-message"] = encodeGrpcMessage(message);
-      try {
-        if (!headersSent) {
-          headersSent = true;
-          stream.respond(
-            { ":status": 200, "content-type": "application/grpc", ...extraHeaders, ...trailers },
-            {
-              endStream: true,
-            },
-          );
-        } else {
-          stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-          stream.end();
-        }
-      } catch (err) {
-        this.options.onError?.("finish", err);
-        stream.destroy();
-      }
+      if (stream.closed) return;
+      const trailers: [string, string][] = [["grpc-status", String(code)]];
+      if (message) trailers.push(["grpc-message", encodeGrpcMessage(message)]);
+      if (!stream.headersSent) stream.respond([...RESPONSE_HEADERS, ...extraHeaders, ...trailers], true);
+      else stream.end(trailers);
     };
 
-    const contentType = String(headers["content-type"] ?? "");
+    const contentType = headers["content-type"] ?? "";
     if (!contentType.startsWith("application/grpc")) {
       finished = true;
-      stream.respond({ ":status": 415 }, { endStream: true });
+      stream.respond([[":status", "415"]], true);
       return;
     }
-    if (!handler) {
-      finish(Status.UNIMPLEMENTED, `Method ${path} is not implemented`);
-      return;
-    }
-    if (this.draining) {
-      finish(Status.UNAVAILABLE, "Server is shutting down");
-      return;
-    }
+    if (!handler) return finish(Status.UNIMPLEMENTED, `Method ${path} is not implemented`);
+    if (this.draining) return finish(Status.UNAVAILABLE, "Server is shutting down");
 
     let principal: Principal | undefined;
     const auth = this.options.authenticate;
@@ -368,20 +295,6 @@ export class GrpcServer {
       }
     }
 
-    const timeoutMs = parseGrpcTimeout(headers["grpc-timeout"] as string | undefined);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (timeoutMs !== undefined) {
-      timer = setTimeout(() => {
-        ac.abort();
-        finish(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
-        // The DEADLINE_EXCEEDED trailers go first; reset only what is still open later.
-        const reset = setTimeout(() => {
-          if (!stream.destroyed && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
-        }, TRAILER_GRACE_MS);
-        stream.once("close", () => clearTimeout(reset));
-      }, Math.max(0, timeoutMs));
-    }
-
     const budget = this.options.maxInflightBytes ?? 8 * 1024 ** 3;
     const decoder = new MessageDecoder(this.options.maxMessageBytes, (n) => {
       // Small messages always pass, so a full budget cannot block control calls.
@@ -389,41 +302,52 @@ export class GrpcServer {
       this.inflightBytes += n;
       return true;
     });
-    const peer = `${stream.session?.socket?.remoteAddress ?? "?"}:${
-      stream.session?.socket?.remotePort ?? "?"
-    }`;
+    const incoming = new IncomingMessages(stream, decoder, this.stats, this.options.idleTimeoutMs ?? 300_000);
+    stream.onAbort = () => {
+      controller.abort();
+      incoming.fail(new CacheError(Status.CANCELLED, "Call cancelled by the client"));
+    };
+    stream.onClose = () => {
+      if (!finished) controller.abort();
+    };
 
+    const timeoutMs = parseGrpcTimeout(headers["grpc-timeout"]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        controller.abort();
+        incoming.fail(new CacheError(Status.DEADLINE_EXCEEDED, "Deadline exceeded"));
+        finish(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
+        // The DEADLINE_EXCEEDED trailers go first; reset only what is still open later.
+        setTimeout(() => stream.reset(H2Error.CANCEL), TRAILER_GRACE_MS);
+      }, Math.max(0, timeoutMs));
+    }
+
+    const cancelled = () => new CacheError(Status.CANCELLED, "Call cancelled");
     const call: GrpcCall = {
       path,
       headers,
       signal: controller.signal,
-      peer,
+      peer: stream.peer,
       principal,
       setHeaders: (h) => {
-        extraHeaders = { ...extraHeaders, ...h };
+        extraHeaders = [...extraHeaders, ...Object.entries(h)];
       },
-      messages: () =>
-        readMessages(stream, decoder, controller.signal, this.stats, this.options.idleTimeoutMs ?? 300_000),
+      messages: () => incoming.iterate(controller.signal),
       send: async (parts: MessagePart[]) => {
-        if (controller.signal.aborted || finished) throw new CacheError(Status.CANCELLED, "Call cancelled");
-        if (!headersSent) {
-          headersSent = true;
-          stream.respond({ ":status": 200, "content-type": "application/grpc", ...extraHeaders }, {
-            waitForTrailers: true,
-          });
-        }
+        if (controller.signal.aborted || finished || stream.closed) throw cancelled();
+        if (!stream.headersSent) stream.respond([...RESPONSE_HEADERS, ...extraHeaders]);
         let total = 0;
         for (const p of parts) total += p.length;
         this.stats.bytesOut += total;
         stream.write(messagePrefix(total));
         for (const p of parts) {
           if (p instanceof Uint8Array) {
-            for (let off = 0; off < p.length; off += WRITE_SLICE) {
-              const slice = off === 0 && p.length <= WRITE_SLICE ? p : p.subarray(off, off + WRITE_SLICE);
-              if (finished) throw new CacheError(Status.CANCELLED, "Call cancelled");
-              if (!stream.write(slice) && stream.writableLength > MAX_QUEUED) {
-                await drained(stream, controller.signal);
-              }
+            // Queued in slices, so a deadline or cancel stops the reply within a slice.
+            for (let off = 0; off < p.length; off += SEND_SLICE) {
+              if (finished || stream.closed) throw cancelled();
+              stream.write(off === 0 && p.length <= SEND_SLICE ? p : p.subarray(off, off + SEND_SLICE));
+              if (stream.congested) await this.drained(stream, controller.signal);
             }
             continue;
           }
@@ -431,14 +355,13 @@ export class GrpcServer {
           for await (const chunk of p.chunks()) {
             sent += chunk.length;
             if (sent > p.length) break;
-            if (finished) throw new CacheError(Status.CANCELLED, "Call cancelled");
-            if (!stream.write(chunk) && stream.writableLength > MAX_QUEUED) {
-              await drained(stream, controller.signal);
-            }
+            if (finished || stream.closed) throw cancelled();
+            stream.write(chunk);
+            if (stream.congested) await this.drained(stream, controller.signal);
           }
           if (sent !== p.length) {
             // The message prefix promised p.length bytes: end the call rather than send a torn message.
-            stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+            stream.reset(H2Error.INTERNAL_ERROR);
             throw new CacheError(Status.DATA_LOSS, `reply source produced ${sent} of ${p.length} bytes`);
           }
         }
@@ -458,119 +381,131 @@ export class GrpcServer {
       },
     ).finally(() => {
       if (timer !== undefined) clearTimeout(timer);
+      incoming.close();
       this.inflightBytes -= decoder.reserved;
       this.inflight--;
       if (this.inflight === 0) { for (const w of this.idleWaiters.splice(0)) w(); }
     });
   }
-}
 
-/** Wait for 'drain' or abort. */
-function drained(stream: http2.ServerHttp2Stream, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new CacheError(Status.CANCELLED, "Call cancelled"));
-    const done = () => {
-      stream.off("drain", done);
-      signal.removeEventListener("abort", done);
-      if (signal.aborted) reject(new CacheError(Status.CANCELLED, "Call cancelled"));
-      else resolve();
-    };
-    stream.on("drain", done);
-    signal.addEventListener("abort", done);
-  });
+  private async drained(stream: H2Stream, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) throw new CacheError(Status.CANCELLED, "Call cancelled");
+    try {
+      await stream.drained();
+    } catch {
+      throw new CacheError(Status.CANCELLED, "Call cancelled");
+    }
+  }
 }
 
 /**
- * Async iterator over request messages with flow control: the stream is paused
- * while decoded messages wait for the handler.
+ * Request messages of one call, decoded as DATA arrives (from the moment the
+ * stream opens, before the handler asks) and handed out one at a time. The
+ * stream stops granting flow-control window while the handler is behind.
  */
-async function* readMessages(
-  stream: http2.ServerHttp2Stream,
-  decoder: MessageDecoder,
-  signal: AbortSignal,
-  stats: TransportStats,
-  idleTimeoutMs: number,
-): AsyncGenerator<IncomingMessage> {
-  const queue: IncomingMessage[] = [];
-  let ended = false;
-  let error: CacheError | null = null;
-  let wake: (() => void) | null = null;
-  const notify = () => {
-    const w = wake;
-    wake = null;
+class IncomingMessages {
+  private readonly queue: IncomingMessage[] = [];
+  private ended = false;
+  private error: CacheError | null = null;
+  private wake: (() => void) | null = null;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastActivity = performance.now();
+
+  constructor(
+    private readonly stream: H2Stream,
+    private readonly decoder: MessageDecoder,
+    private readonly stats: TransportStats,
+    private readonly idleTimeoutMs: number,
+  ) {
+    stream.onData = (piece) => this.onData(piece);
+    stream.onEnd = () => this.onEnd();
+    this.armIdle();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
     w?.();
-  };
-  const fail = (err: CacheError) => {
-    error ??= err;
-    decoder.current?.fail(err);
-    notify();
-  };
-  // A client that stalls mid-request for too long is cut off.
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  const armIdle = () => {
-    clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => {
-      if (!ended) {
-        fail(new CacheError(Status.DEADLINE_EXCEEDED, `request stream idle for ${idleTimeoutMs} ms`));
-      }
-    }, idleTimeoutMs);
-  };
-  const backlogged = () =>
-    queue.length > 4 || (decoder.current?.queued ?? 0) > (decoder.current?.highWater ?? 0);
-  const onData = (chunk: Uint8Array) => {
-    armIdle();
+  }
+
+  /** Fail the call's reading side (cancel, deadline, protocol error). */
+  fail(err: CacheError): void {
+    this.error ??= err;
+    this.decoder.current?.fail(err);
+    clearTimeout(this.idleTimer);
+    this.notify();
+  }
+
+  /** The handler is done: stop the idle timer. */
+  close(): void {
+    clearTimeout(this.idleTimer);
+    this.ended = true;
+  }
+
+  /** A client that stalls mid-request for too long is cut off (one timer, re-armed lazily). */
+  private armIdle(delay = this.idleTimeoutMs): void {
+    this.idleTimer = setTimeout(() => {
+      if (this.ended || this.error) return;
+      const quiet = performance.now() - this.lastActivity;
+      if (quiet < this.idleTimeoutMs) return this.armIdle(this.idleTimeoutMs - quiet);
+      this.fail(new CacheError(Status.DEADLINE_EXCEEDED, `request stream idle for ${this.idleTimeoutMs} ms`));
+    }, delay);
+  }
+
+  private backlogged(): boolean {
+    const large = this.decoder.current;
+    return this.queue.length > MAX_QUEUED_MESSAGES || (large !== null && large.queued > large.highWater);
+  }
+
+  private onData(piece: Uint8Array): boolean {
+    if (this.error) return false;
+    this.stats.bytesIn += piece.length;
+    // Bytes handed to a large message are kept as views of the read buffer.
+    let retained = this.decoder.current !== null;
     try {
-      stats.bytesIn += chunk.length;
-      for (const m of decoder.push(chunk)) {
+      for (const m of this.decoder.push(piece)) {
         if (m instanceof LargeMessage) {
+          retained = true;
           m.onDrain = () => {
-            if (stream.isPaused() && !backlogged()) stream.resume();
+            if (this.stream.paused && !this.backlogged()) this.stream.resume();
           };
         }
-        queue.push(m);
+        this.queue.push(m);
       }
     } catch (err) {
-      stream.pause();
-      fail(err instanceof CacheError ? err : new CacheError(Status.INTERNAL, String(err)));
+      this.stream.pause();
+      this.fail(err instanceof CacheError ? err : new CacheError(Status.INTERNAL, String(err)));
+      return retained;
     }
-    if (backlogged()) stream.pause();
-    notify();
-  };
-  const onEnd = () => {
-    ended = true;
-    clearTimeout(idleTimer);
-    if (decoder.partial) {
-      const err = decoder.truncatedError();
-      decoder.current?.fail(err);
-    }
-    notify();
-  };
-  const onAbort = () => fail(new CacheError(Status.CANCELLED, "Call cancelled by the client"));
-  stream.on("data", onData);
-  stream.on("end", onEnd);
-  signal.addEventListener("abort", onAbort);
-  armIdle();
-  try {
+    if (this.backlogged()) this.stream.pause();
+    this.lastActivity = performance.now();
+    this.notify();
+    return retained;
+  }
+
+  private onEnd(): void {
+    this.ended = true;
+    clearTimeout(this.idleTimer);
+    if (this.decoder.partial) this.decoder.current?.fail(this.decoder.truncatedError());
+    this.notify();
+  }
+
+  async *iterate(signal: AbortSignal): AsyncGenerator<IncomingMessage> {
     while (true) {
-      if (error) throw error;
-      if (queue.length > 0) {
-        const m = queue.shift()!;
-        if (stream.isPaused() && !backlogged()) stream.resume();
+      if (this.error) throw this.error;
+      if (this.queue.length > 0) {
+        const m = this.queue.shift()!;
+        if (this.stream.paused && !this.backlogged()) this.stream.resume();
         yield m;
         continue;
       }
-      if (ended) {
-        if (decoder.partial) throw decoder.truncatedError();
+      if (this.ended) {
+        if (this.decoder.partial) throw this.decoder.truncatedError();
         return;
       }
       if (signal.aborted) throw new CacheError(Status.CANCELLED, "Call cancelled by the client");
-      if (stream.isPaused() && !backlogged()) stream.resume();
-      await new Promise<void>((r) => (wake = r));
+      if (this.stream.paused && !this.backlogged()) this.stream.resume();
+      await new Promise<void>((r) => (this.wake = r));
     }
-  } finally {
-    clearTimeout(idleTimer);
-    stream.off("data", onData);
-    stream.off("end", onEnd);
-    signal.removeEventListener("abort", onAbort);
   }
 }

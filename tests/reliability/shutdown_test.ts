@@ -206,14 +206,12 @@ Deno.test({
 });
 
 Deno.test({
-  // BUG (partly fixed): GrpcServer.close() used to destroy every session as soon as the in-flight
-  // count reached 0, while the last DATA frames and trailers were still queued; it now closes sessions
-  // gracefully and ends sockets (flush, FIN) before destroying what is left at the deadline. The
-  // DoPut in flight at SIGTERM now gets its PutResult. Still failing: this DoGet reader, which pauses
-  // its stream, receives grpc-status 0 but about 80 KiB short (67,027,218 of 67,108,864+ bytes): the
-  // trailers come after all DATA on the wire, so the tail is lost on the client side when the
-  // connection ends while the paused stream still holds unread data. To do: keep connections open
-  // until the client closes them (after GOAWAY) within the grace period.
+  // BUG (client side, not fixed here): the server sends every DATA frame and then the trailers, keeps
+  // the connection open after GOAWAY until the client closes it (src/transport/h2/connection.ts
+  // shutdown), and the DoPut in flight at SIGTERM gets its PutResult. This paused Deno node:http2 reader
+  // still receives grpc-status 0 about 100 KiB short (67,009,618 of 67,108,869 bytes): the trailers
+  // follow all DATA on the wire, so the tail is dropped inside the client when its session closes
+  // while the paused stream still buffers data. Left ignored until checked with another client.
   ignore: SKIP_BUGS,
   name: "shutdown: calls in flight at SIGINT/SIGTERM get their whole reply (DoGet 64 MiB, DoPut 64 MiB)",
   sanitizeOps: false,

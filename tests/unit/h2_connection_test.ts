@@ -1,0 +1,337 @@
+/**
+ * The HTTP/2 connection (src/transport/h2) driven frame by frame over an
+ * in-memory channel: protocol errors end in the right GOAWAY or RST_STREAM,
+ * flow control holds, and random frames never throw anything but a clean
+ * connection close.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { ByteChannel } from "../../src/transport/h2/channel.ts";
+import { H2Connection } from "../../src/transport/h2/connection.ts";
+import {
+  CLIENT_PREFACE,
+  Flag,
+  frame,
+  FrameType,
+  H2Error,
+  settingsFrame,
+  windowUpdateFrame,
+} from "../../src/transport/h2/frames.ts";
+import { HpackDecoder, HpackEncoder } from "../../src/transport/h2/hpack.ts";
+import type { H2Stream } from "../../src/transport/h2/stream.ts";
+
+/** A channel fed by the test; what the connection writes is parsed back into frames. */
+class MemoryChannel implements ByteChannel {
+  readonly remote = "memory:1";
+  readonly written: Uint8Array[] = [];
+  private readonly input: Uint8Array[] = [];
+  private ended = false;
+  private waiter: (() => void) | null = null;
+  closed = false;
+  writeClosed = false;
+
+  feed(...chunks: Uint8Array[]): void {
+    this.input.push(...chunks);
+    this.waiter?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.waiter?.();
+  }
+
+  async read(buffer: Uint8Array): Promise<number | null> {
+    while (this.input.length === 0) {
+      if (this.ended || this.closed) return null;
+      await new Promise<void>((r) => (this.waiter = r));
+      this.waiter = null;
+    }
+    const c = this.input[0];
+    const n = Math.min(c.length, buffer.length);
+    buffer.set(c.subarray(0, n));
+    if (n === c.length) this.input.shift();
+    else this.input[0] = c.subarray(n);
+    return n;
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("closed"));
+    this.written.push(bytes.slice());
+    return Promise.resolve();
+  }
+
+  closeWrite(): Promise<void> {
+    this.writeClosed = true;
+    return Promise.resolve();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.waiter?.();
+  }
+
+  /** Frames written so far. */
+  frames(): { type: number; flags: number; stream: number; payload: Uint8Array }[] {
+    const all = new Uint8Array(this.written.reduce((n, w) => n + w.length, 0));
+    let o = 0;
+    for (const w of this.written) {
+      all.set(w, o);
+      o += w.length;
+    }
+    const out = [];
+    for (let p = 0; p + 9 <= all.length;) {
+      const len = (all[p] << 16) | (all[p + 1] << 8) | all[p + 2];
+      out.push({
+        type: all[p + 3],
+        flags: all[p + 4],
+        stream: new DataView(all.buffer, p + 5, 4).getUint32(0) & 0x7fffffff,
+        payload: all.subarray(p + 9, p + 9 + len),
+      });
+      p += 9 + len;
+    }
+    return out;
+  }
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+const encoder = new HpackEncoder();
+
+function request(streamId: number, endStream = false, path = "/svc/Method"): Uint8Array {
+  const block = encoder.encode([
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", path],
+    [":authority", "localhost"],
+    ["content-type", "application/grpc"],
+  ]);
+  return frame(FrameType.HEADERS, Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0), streamId, block);
+}
+
+function start(onStream: (s: H2Stream) => void = () => {}, streamWindow = 1 << 20) {
+  const channel = new MemoryChannel();
+  const errors: string[] = [];
+  const conn = new H2Connection(channel, {
+    streamWindow,
+    connectionWindow: 4 << 20,
+    maxFrameSize: 1 << 20,
+    maxConcurrentStreams: 4,
+    maxHeaderListSize: 16 * 1024,
+    onStream,
+    onError: (w, e) => errors.push(`${w}: ${e}`),
+  });
+  const running = conn.run();
+  channel.feed(CLIENT_PREFACE, settingsFrame([]));
+  return { channel, conn, running, errors };
+}
+
+function goawayCode(channel: MemoryChannel): number | undefined {
+  const g = channel.frames().find((f) => f.type === FrameType.GOAWAY);
+  return g ? new DataView(g.payload.buffer, g.payload.byteOffset + 4, 4).getUint32(0) : undefined;
+}
+
+Deno.test("h2: settings exchange, a request with a body, a response with trailers", async () => {
+  const received: Uint8Array[] = [];
+  let ended = false;
+  const { channel, conn, running } = start((s) => {
+    s.onData = (p) => {
+      received.push(p.slice());
+      return false;
+    };
+    s.onEnd = () => {
+      ended = true;
+      s.respond([[":status", "200"], ["content-type", "application/grpc"]]);
+      s.write(new Uint8Array(100_000).fill(7));
+      s.end([["grpc-status", "0"]]);
+    };
+  });
+  channel.feed(request(1), frame(FrameType.DATA, Flag.END_STREAM, 1, new Uint8Array([1, 2, 3])));
+  await tick();
+  assert.ok(ended);
+  assert.deepEqual(received, [new Uint8Array([1, 2, 3])]);
+  const frames = channel.frames();
+  assert.equal(frames[0].type, FrameType.SETTINGS);
+  assert.ok(frames.some((f) => f.type === FrameType.SETTINGS && f.flags & Flag.ACK));
+  // Default peer window (65,535): only that much DATA until the client grants more.
+  const sent = () =>
+    channel.frames().filter((f) => f.type === FrameType.DATA).reduce((n, f) => n + f.payload.length, 0);
+  assert.equal(sent(), 65_535);
+  channel.feed(windowUpdateFrame(0, 1 << 20), windowUpdateFrame(1, 1 << 20));
+  await tick();
+  assert.equal(sent(), 100_000);
+  const last = channel.frames().at(-1)!;
+  assert.equal(last.type, FrameType.HEADERS);
+  assert.ok(last.flags & Flag.END_STREAM);
+  assert.deepEqual(new HpackDecoder().decode(last.payload), [["grpc-status", "0"]]);
+  assert.equal(conn.streams.size, 0);
+  channel.end();
+  await running;
+});
+
+Deno.test("h2: protocol violations answer GOAWAY with the right code", async () => {
+  const cases: [string, Uint8Array[], number][] = [
+    ["DATA on an idle stream", [frame(FrameType.DATA, 0, 5, new Uint8Array(1))], H2Error.PROTOCOL_ERROR],
+    ["HEADERS on an even stream", [request(2)], H2Error.PROTOCOL_ERROR],
+    ["PING of 7 bytes", [frame(FrameType.PING, 0, 0, new Uint8Array(7))], H2Error.FRAME_SIZE_ERROR],
+    ["zero connection WINDOW_UPDATE", [windowUpdateFrame(0, 0)], H2Error.PROTOCOL_ERROR],
+    ["window overflow", [windowUpdateFrame(0, 0x7fffffff)], H2Error.FLOW_CONTROL_ERROR],
+    [
+      "CONTINUATION out of the blue",
+      [frame(FrameType.CONTINUATION, Flag.END_HEADERS, 1)],
+      H2Error.PROTOCOL_ERROR,
+    ],
+    ["bad header block", [
+      frame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS,
+        1,
+        new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+      ),
+    ], H2Error.COMPRESSION_ERROR],
+    [
+      "interleaved HEADERS without CONTINUATION",
+      [frame(FrameType.HEADERS, 0, 1, new Uint8Array([0x82])), request(3)],
+      H2Error.PROTOCOL_ERROR,
+    ],
+    [
+      "PUSH_PROMISE from a client",
+      [frame(FrameType.PUSH_PROMISE, 0, 1, new Uint8Array(4))],
+      H2Error.PROTOCOL_ERROR,
+    ],
+    [
+      "more DATA than the stream window",
+      [
+        request(1),
+        frame(FrameType.DATA, 0, 1, new Uint8Array(70_000)),
+        frame(FrameType.DATA, 0, 1, new Uint8Array(4_200_000)),
+      ],
+      H2Error.FRAME_SIZE_ERROR, // 4.2 MB exceeds the 1 MiB frame limit
+    ],
+  ];
+  for (const [name, frames, code] of cases) {
+    const { channel, running } = start();
+    channel.feed(...frames);
+    await running;
+    assert.equal(goawayCode(channel), code, name);
+    assert.ok(channel.closed, `${name}: closed`);
+  }
+});
+
+Deno.test("h2: a bad preface closes the connection; stream limits refuse extra streams", async () => {
+  {
+    const channel = new MemoryChannel();
+    const conn = new H2Connection(channel, {
+      streamWindow: 1 << 20,
+      connectionWindow: 4 << 20,
+      maxFrameSize: 1 << 20,
+      maxConcurrentStreams: 4,
+      maxHeaderListSize: 16 * 1024,
+      onStream: () => {},
+    });
+    const running = conn.run();
+    channel.feed(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    await running;
+    assert.equal(goawayCode(channel), H2Error.PROTOCOL_ERROR);
+  }
+  {
+    const { channel, conn, running } = start();
+    channel.feed(request(1), request(3), request(5), request(7), request(9));
+    await tick();
+    const rst = channel.frames().filter((f) => f.type === FrameType.RST_STREAM);
+    assert.deepEqual(rst.map((f) => f.stream), [9]);
+    assert.equal(
+      new DataView(rst[0].payload.buffer, rst[0].payload.byteOffset).getUint32(0),
+      H2Error.REFUSED_STREAM,
+    );
+    assert.equal(conn.streams.size, 4);
+    channel.end();
+    await running;
+  }
+});
+
+Deno.test("h2: stream flow control: a paused stream withholds its window until resumed", async () => {
+  let stream!: H2Stream;
+  const { channel, running } = start((s) => {
+    stream = s;
+    s.onData = () => false;
+  }, 256 * 1024);
+  channel.feed(request(1), frame(FrameType.DATA, 0, 1, new Uint8Array(70_000)));
+  await tick();
+  const updates = () =>
+    channel.frames().filter((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === 1).length;
+  assert.equal(updates(), 1, "a quarter of the window consumed: granted back");
+  stream.pause();
+  channel.feed(frame(FrameType.DATA, 0, 1, new Uint8Array(70_000)));
+  await tick();
+  assert.equal(updates(), 1, "paused: nothing granted");
+  stream.resume();
+  await tick();
+  assert.equal(updates(), 2, "resumed: granted");
+  channel.end();
+  await running;
+});
+
+Deno.test("h2: rapid resets and ping floods are cut off", async () => {
+  {
+    const { channel, running } = start((s) => (s.onData = () => false));
+    const frames: Uint8Array[] = [];
+    for (let id = 1; id < 2 * 1100 * 2; id += 2) {
+      frames.push(request(id), frame(FrameType.RST_STREAM, 0, id, new Uint8Array([0, 0, 0, 8])));
+    }
+    channel.feed(...frames);
+    await running;
+    assert.equal(goawayCode(channel), H2Error.ENHANCE_YOUR_CALM);
+  }
+});
+
+Deno.test("h2: shutdown sends GOAWAY, waits for open streams, then for the peer to close", async () => {
+  let stream!: H2Stream;
+  const { channel, conn, running } = start((s) => (stream = s));
+  channel.feed(request(1, true));
+  await tick();
+  const done = conn.shutdown(Date.now() + 2_000);
+  await tick();
+  assert.equal(goawayCode(channel), H2Error.NO_ERROR);
+  assert.equal(channel.writeClosed, false, "still waiting for stream 1");
+  stream.respond([[":status", "200"]], true);
+  await tick();
+  assert.equal(channel.writeClosed, false, "idle: waits for the peer to close first");
+  channel.end();
+  await done;
+  await running;
+  assert.ok(channel.closed);
+});
+
+Deno.test("h2: random frames only ever end in a clean close (fuzz)", async () => {
+  const frameArb = fc.record({
+    type: fc.oneof(fc.nat(9), fc.constant(0), fc.constant(1), fc.nat(255)),
+    flags: fc.oneof(
+      fc.nat(255),
+      fc.constant(Flag.END_HEADERS),
+      fc.constant(Flag.END_STREAM | Flag.END_HEADERS),
+    ),
+    stream: fc.oneof(fc.nat(8), fc.nat(2 ** 31 - 1)),
+    payload: fc.uint8Array({ maxLength: 64 }),
+  });
+  await fc.assert(
+    fc.asyncProperty(fc.array(frameArb, { maxLength: 20 }), fc.nat(40), async (frames, cut) => {
+      const { channel, running, errors } = start((s) => {
+        s.onData = () => false;
+        s.onEnd = () => s.respond([[":status", "200"]], true);
+      });
+      const bytes = frames.map((f) => frame(f.type, f.flags, f.stream, f.payload));
+      const all = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
+      let o = 0;
+      for (const b of bytes) {
+        all.set(b, o);
+        o += b.length;
+      }
+      const at = Math.min(cut, all.length);
+      channel.feed(all.subarray(0, at), all.subarray(at));
+      await tick();
+      channel.end();
+      await running;
+      for (const e of errors) assert.ok(e.startsWith("h2 protocol"), e);
+    }),
+    { numRuns: 300 },
+  );
+});
