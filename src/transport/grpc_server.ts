@@ -419,7 +419,6 @@ class IncomingMessages {
   ) {
     stream.onData = (piece) => this.onData(piece);
     stream.onEnd = () => this.onEnd();
-    this.armIdle();
   }
 
   private notify(): void {
@@ -505,6 +504,9 @@ class IncomingMessages {
       }
       if (signal.aborted) throw new CacheError(Status.CANCELLED, "Call cancelled by the client");
       if (this.stream.paused && !this.backlogged()) this.stream.resume();
+      // The idle timer only matters while the handler waits for the client (most unary
+      // requests are complete before the handler first asks).
+      if (this.idleTimer === undefined) this.armIdle();
       await new Promise<void>((r) => (this.wake = r));
     }
   }

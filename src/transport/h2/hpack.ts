@@ -218,10 +218,28 @@ STATIC_TABLE.forEach(([name, value], i) => {
   if (!STATIC_NAME.has(name)) STATIC_NAME.set(name, i + 1);
 });
 
+/** Distinct short header lists remembered by an encoder (replies repeat the same few). */
+const MEMO_ENTRIES = 256;
+
 /** Encodes header lists without a dynamic table (no state shared with the peer). */
 export class HpackEncoder {
+  private readonly memo = new Map<string, Uint8Array>();
+
   /** Encode `headers` (lower-case names, latin1 values) into one header block. */
   encode(headers: [string, string][]): Uint8Array {
+    let key = "";
+    for (const [n, v] of headers) key += n + "\0" + v + "\0";
+    if (key.length > 200) return this.encodeList(headers);
+    let block = this.memo.get(key);
+    if (block === undefined) {
+      block = this.encodeList(headers);
+      if (this.memo.size >= MEMO_ENTRIES) this.memo.clear();
+      this.memo.set(key, block);
+    }
+    return block;
+  }
+
+  private encodeList(headers: [string, string][]): Uint8Array {
     let bound = 0;
     for (const [n, v] of headers) bound += n.length + v.length + 12;
     const out = new Uint8Array(bound);
