@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { notFound, resourceExhausted } from "../errors.ts";
+import { CacheError, notFound, resourceExhausted, Status } from "../errors.ts";
+import type { PutOutcome } from "./store.ts";
 import { NATIVE_VERSION_KEY, withSchemaMetadata } from "../arrow/mod.ts";
 import { Lru } from "./lru.ts";
 import {
@@ -74,16 +75,71 @@ export class ObjectCache {
 
   /** Replace (or create) the base of `key`; returns the new metadata. */
   put(key: string, body: ObjectBody | StagedPayload): ObjectStat {
+    if (body.type === "staged") return this.adopt(key, this.lastVersion(key) + 1, body);
+    const obj = this.nextBase(key, body);
+    this.engine.writeBase(obj);
+    return this.committed(obj);
+  }
+
+  /**
+   * Several puts as group commits (see FsEngine.writeBases): in order, each run of distinct keys is
+   * written and made durable together. Every put succeeds or fails on its own.
+   */
+  async putMany(items: [string, ObjectBody][]): Promise<PutOutcome[]> {
+    const out: PutOutcome[] = new Array(items.length);
+    const fail = (i: number, err: unknown) => {
+      const e = err instanceof CacheError
+        ? err
+        : new CacheError(Status.INTERNAL, `store error: ${(err as Error)?.message ?? err}`);
+      out[i] = { error: { code: e.code, message: e.message } };
+    };
+    let i = 0;
+    while (i < items.length) {
+      const keys = new Set<string>();
+      const group: { i: number; obj: StoredObject }[] = [];
+      for (; i < items.length && !keys.has(items[i][0]); i++) {
+        keys.add(items[i][0]);
+        try {
+          group.push({ i, obj: this.nextBase(items[i][0], items[i][1]) });
+        } catch (err) {
+          fail(i, err);
+        }
+      }
+      const objs = group.map((g) => g.obj);
+      const errors = this.engine.writeBases && objs.length > 1
+        ? await this.engine.writeBases(objs)
+        : objs.map((obj) => {
+          try {
+            this.engine.writeBase(obj);
+            return null;
+          } catch (err) {
+            return err as Error;
+          }
+        });
+      group.forEach((g, k) => {
+        const err = errors[k];
+        if (err) fail(g.i, err);
+        else out[g.i] = { stat: this.committed(g.obj) };
+      });
+    }
+    return out;
+  }
+
+  /** The object a put of `body` to `key` creates (next version; native tables carry it). */
+  private nextBase(key: string, body: ObjectBody): StoredObject {
     const version = this.lastVersion(key) + 1;
-    if (body.type === "staged") return this.adopt(key, version, body);
     if (body.type === "native") {
       body = {
         ...body,
         schemaHeader: withSchemaMetadata(body.schemaHeader, { [NATIVE_VERSION_KEY]: String(version) }),
       };
     }
-    const obj: StoredObject = { key, baseVersion: version, body, deltas: [] };
-    this.engine.writeBase(obj);
+    return { key, baseVersion: version, body, deltas: [] };
+  }
+
+  /** Index a base that is now durable. */
+  private committed(obj: StoredObject): ObjectStat {
+    const key = obj.key;
     const stat = statOf(obj);
     this.index.set(key, { stat, resident: obj });
     this.tombstones.delete(key);

@@ -13,7 +13,7 @@ import type { KeySelector, ObjectBody, StagedPayload } from "./types.ts";
 export class StoreDispatcher {
   private cache?: ObjectCache;
 
-  /** Run one operation. Throws what the cache throws. */
+  /** Run one operation (a promise for group commits). Throws what the cache throws. */
   run(op: string, args: unknown[]): unknown {
     if (op === "init") {
       const options = args[0] as StoreOptions;
@@ -27,6 +27,8 @@ export class StoreDispatcher {
         return cache.open();
       case "put":
         return cache.put(args[0] as string, args[1] as ObjectBody | StagedPayload);
+      case "putMany":
+        return cache.putMany(args[0] as [string, ObjectBody][]);
       case "patch":
         return cache.patch(args[0] as string, args[1] as Uint8Array);
       case "get":

@@ -47,6 +47,12 @@ export interface StoreRequest {
 }
 
 /** Reply from the worker. */
+/** Result of one put of a `putMany` batch. */
+export type PutOutcome = { stat: ObjectStat } | { error: { code: StatusCode; message: string } };
+
+/** Puts sent to the worker as one group commit, at most. */
+const MAX_PUT_BATCH = 64;
+
 export interface StoreReply {
   id: number;
   result?: unknown;
@@ -58,6 +64,13 @@ export class WorkerStore implements Store {
   private readonly worker: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly queuedPuts: {
+    key: string;
+    body: ObjectBody;
+    resolve: (stat: ObjectStat) => void;
+    reject: (err: Error) => void;
+  }[] = [];
+  private putBatchInFlight = false;
 
   constructor(options: StoreOptions) {
     this.worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
@@ -88,8 +101,31 @@ export class WorkerStore implements Store {
   open(): Promise<string> {
     return this.call("open");
   }
+  /**
+   * Puts are group-committed: while one batch is being made durable in the worker, the puts that
+   * arrive wait here and go as the next batch, so concurrent durable puts share their flushes. A lone
+   * put goes at once.
+   */
   put(key: string, body: ObjectBody | StagedPayload): Promise<ObjectStat> {
-    return this.call("put", key, body);
+    if (body.type === "staged") return this.call("put", key, body);
+    return new Promise((resolve, reject) => {
+      this.queuedPuts.push({ key, body, resolve, reject });
+      if (!this.putBatchInFlight) this.sendPuts();
+    });
+  }
+
+  private sendPuts(): void {
+    const batch = this.queuedPuts.splice(0, MAX_PUT_BATCH);
+    this.putBatchInFlight = batch.length > 0;
+    if (batch.length === 0) return;
+    this.call<PutOutcome[]>("putMany", batch.map((p) => [p.key, p.body])).then(
+      (outcomes) =>
+        outcomes.forEach((o, i) => {
+          if ("error" in o) batch[i].reject(new CacheError(o.error.code, o.error.message));
+          else batch[i].resolve(o.stat);
+        }),
+      (err) => batch.forEach((p) => p.reject(err)),
+    ).finally(() => this.sendPuts());
   }
   patch(key: string, data: Uint8Array): Promise<ObjectStat> {
     return this.call("patch", key, data);

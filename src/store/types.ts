@@ -153,6 +153,12 @@ export interface StorageEngine {
   open(): { entries: ObjectStat[]; summary: string };
   /** Durably and atomically replace the base of `obj.key` and drop its patches. */
   writeBase(obj: StoredObject): void;
+  /**
+   * {@link writeBase} for several objects with distinct keys as one group commit; resolves with,
+   * per object, null (committed) or the error that failed it. Optional: without it, bases are
+   * written one by one.
+   */
+  writeBases?(objs: StoredObject[]): Promise<(Error | null)[]>;
   /** Durably append one patch; `index` is its position among the object's patches. */
   appendDelta(key: string, delta: Delta, index: number): void;
   /** Load a whole object, or null when absent. Throws DATA_LOSS when bytes are damaged. */

@@ -1,29 +1,38 @@
 /**
  * Entry point of the store worker: the cache loop (index, eviction, storage
  * I/O) runs here, beside the network thread. Requests are handled one at a
- * time, in order.
+ * time, in order (a group commit of puts counts as one).
  *
  * @module
  */
 /// <reference lib="deno.worker" />
-import { CacheError, Status } from "../errors.ts";
+import { CacheError, Status, type StatusCode } from "../errors.ts";
 import { StoreDispatcher } from "./dispatch.ts";
 import type { StoreReply, StoreRequest } from "./store.ts";
 
 const dispatcher = new StoreDispatcher();
 
+// Requests run strictly one after another, also while a group commit awaits its flushes.
+let queue: Promise<void> = Promise.resolve();
+
 self.onmessage = (e: MessageEvent<StoreRequest>) => {
-  const { id, op, args } = e.data;
+  const request = e.data;
+  queue = queue.then(() => handle(request));
+};
+
+async function handle({ id, op, args }: StoreRequest): Promise<void> {
   let reply: StoreReply;
   try {
-    reply = { id, result: dispatcher.run(op, args) };
+    reply = { id, result: await dispatcher.run(op, args) };
   } catch (err) {
-    const code = err instanceof CacheError ? err.code : Status.INTERNAL;
-    const message = err instanceof CacheError
-      ? err.message
-      : `store error: ${(err as Error)?.message ?? err}`;
-    if (!(err instanceof CacheError)) console.error(`store worker: ${op} failed:`, err);
-    reply = { id, error: { code, message } };
+    reply = { id, error: replyError(op, err) };
   }
   self.postMessage(reply);
-};
+}
+
+function replyError(op: string, err: unknown): { code: StatusCode; message: string } {
+  const code = err instanceof CacheError ? err.code : Status.INTERNAL;
+  const message = err instanceof CacheError ? err.message : `store error: ${(err as Error)?.message ?? err}`;
+  if (!(err instanceof CacheError)) console.error(`store worker: ${op} failed:`, err);
+  return { code, message };
+}

@@ -44,7 +44,7 @@
  */
 import { resolve } from "node:path";
 import { IpcError } from "../../arrow/mod.ts";
-import { dataLoss, invalidArgument } from "../../errors.ts";
+import { type CacheError, dataLoss, invalidArgument } from "../../errors.ts";
 import { log } from "../../log.ts";
 import {
   type Delta,
@@ -57,7 +57,17 @@ import {
 } from "../types.ts";
 import { encodeBase, encodeDelta } from "./codec.ts";
 import { Inspector } from "./inspect.ts";
-import { ensureDir, ioError, removeQuietly, renameIfExists, syncDir, writeFileAtomic } from "./io.ts";
+import {
+  commitMany,
+  ensureDir,
+  ioError,
+  type PendingWrite,
+  removeQuietly,
+  renameIfExists,
+  syncDir,
+  writeFileAtomic,
+  writeTemp,
+} from "./io.ts";
 import {
   deltaName,
   isStorableKey,
@@ -179,6 +189,35 @@ export class FsEngine implements StorageEngine {
   }
 
   /**
+   * {@link writeBase} for several objects (distinct keys) at once, as one group commit: all files are
+   * written, flushed together, renamed, and each folder is fsynced once. Resolves with, per object,
+   * null or the error that failed it; each object is committed or not on its own.
+   */
+  async writeBases(objs: StoredObject[]): Promise<(CacheError | null)[]> {
+    const results: (CacheError | null)[] = objs.map(() => null);
+    const pending: { i: number; paths: ObjectPaths; write: PendingWrite }[] = [];
+    objs.forEach((obj, i) => {
+      const paths = this.paths(obj.key);
+      try {
+        pending.push({ i, paths, write: writeTemp(this.root, paths.dir, paths.baseName, encodeBase(obj)) });
+      } catch (err) {
+        results[i] = err instanceof IpcError
+          ? invalidArgument(err.message)
+          : ioError(err, `could not write ${paths.rel}`);
+      }
+    });
+    const errors = await commitMany(pending.map((p) => p.write));
+    pending.forEach((p, k) => {
+      if (errors[k] !== null) {
+        results[p.i] = ioError(errors[k], `could not write ${p.paths.rel}`);
+        return;
+      }
+      this.committedBase(objs[p.i].key, p.paths, p.write.bytes);
+    });
+    return results;
+  }
+
+  /**
    * Make a payload staged on disk by the network thread (staging.ts) the new base of `key` at
    * `version`, durably and atomically, dropping its patches. The staging file is consumed.
    */
@@ -209,7 +248,8 @@ export class FsEngine implements StorageEngine {
     // The new base's version exceeds every old patch's, so the old patches are already invisible;
     // removing them is cleanup and must not fail the put.
     try {
-      if (this.moveToTrash(paths.deltas)) {
+      // Patch files exist only for keys in nextDelta (start-up scan, probe, appendDelta).
+      if (this.nextDelta.has(key) && this.moveToTrash(paths.deltas)) {
         syncDir(paths.dir);
         this.emptyTrash(false);
       }

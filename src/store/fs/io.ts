@@ -134,6 +134,83 @@ export function writeFileAtomic(root: string, dir: string, name: string, parts: 
   return n;
 }
 
+/** A file written to its temp name, waiting for the flush and rename of a group commit. */
+export interface PendingWrite {
+  /** The temp file (still open). */
+  file: Deno.FsFile;
+  tmp: string;
+  dir: string;
+  name: string;
+  bytes: number;
+}
+
+/**
+ * First half of {@link writeFileAtomic}, for group commits: write `parts` to a temp file in `dir`
+ * (created durably if missing) without flushing it.
+ */
+export function writeTemp(root: string, dir: string, name: string, parts: Uint8Array[]): PendingWrite {
+  const tmp = `${dir}/${tempName(name)}`;
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(tmp, { write: true, createNew: true });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    ensureDir(dir, root);
+    file = Deno.openSync(tmp, { write: true, createNew: true });
+  }
+  try {
+    return { file, tmp, dir, name, bytes: writeParts(file, parts) };
+  } catch (err) {
+    file.close();
+    removeQuietly(tmp);
+    throw err;
+  }
+}
+
+/**
+ * Second half, for many temp files at once: flush them all concurrently (the device merges concurrent
+ * flushes: 32 files took 2-9 ms here instead of 27-58 ms one after the other), rename each over its
+ * final name, then fsync each folder once. Resolves with, per write, null or the error that made it
+ * fail (a failed write leaves the old file in place).
+ */
+export async function commitMany(writes: PendingWrite[]): Promise<(unknown | null)[]> {
+  const flushed = await Promise.allSettled(writes.map((w) => w.file.syncData()));
+  const errors: (unknown | null)[] = writes.map(() => null);
+  const dirs = new Map<string, number[]>();
+  writes.forEach((w, i) => {
+    w.file.close();
+    const f = flushed[i];
+    if (f.status === "rejected") {
+      errors[i] = f.reason;
+      removeQuietly(w.tmp);
+      return;
+    }
+    try {
+      Deno.renameSync(w.tmp, `${w.dir}/${w.name}`);
+    } catch (err) {
+      errors[i] = err;
+      removeQuietly(w.tmp);
+      return;
+    }
+    const members = dirs.get(w.dir) ?? [];
+    members.push(i);
+    dirs.set(w.dir, members);
+  });
+  const synced = await Promise.allSettled([...dirs.keys()].map(async (path) => {
+    const dir = await Deno.open(path, { read: true });
+    try {
+      await dir.sync();
+    } finally {
+      dir.close();
+    }
+  }));
+  [...dirs.values()].forEach((members, k) => {
+    const s = synced[k];
+    if (s.status === "rejected") { for (const i of members) errors[i] = s.reason; }
+  });
+  return errors;
+}
+
 /** Remove a file or folder tree, ignoring a missing path. Returns true when something was removed. */
 export function removeQuietly(path: string, recursive = false): boolean {
   try {
