@@ -19,6 +19,8 @@ import { type ObjectPaths, randomHex, STAGING_DIR, tempName } from "./layout.ts"
 const ZEROS = new Uint8Array(1 << 20);
 /** Bytes gathered before the network thread writes to a staging file. */
 const WRITE_BATCH = 4 << 20;
+/** Written bytes after which the staging file's writeback is started in the background. */
+const EARLY_FLUSH = 16 << 20;
 /** Bytes copied per read when the payload has to be moved. */
 const COPY_CHUNK = 8 << 20;
 
@@ -77,12 +79,25 @@ export function createStager(root: string): () => Promise<FsStagingWriter> {
     // writes, so a 1 GiB upload costs hundreds of write calls, not tens of thousands.
     const batch = new Uint8Array(WRITE_BATCH);
     let fill = 0;
+    // Start writeback while the upload is still arriving, so the flush that makes the object durable
+    // at adoption only has the tail left: durable large PUTs then cost little more than unsynced ones.
+    let unflushed = 0;
+    let syncing: Promise<void> | null = null;
+    const wrote = (n: number) => {
+      unflushed += n;
+      if (unflushed < EARLY_FLUSH || syncing) return;
+      unflushed = 0;
+      syncing = file.syncData().catch(() => {}).finally(() => (syncing = null));
+    };
     const flush = async () => {
       let off = 0;
       while (off < fill) off += await file.write(batch.subarray(off, fill));
+      wrote(fill);
       fill = 0;
     };
-    const close = () => {
+    const close = async () => {
+      // Never close the file under a running flush.
+      if (syncing) await syncing;
       if (!closed) file.close();
       closed = true;
     };
@@ -96,6 +111,7 @@ export function createStager(root: string): () => Promise<FsStagingWriter> {
             // Already large: write it as it is.
             let off = pos;
             while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+            wrote(chunk.byteLength - pos);
             return;
           }
           const take = Math.min(WRITE_BATCH - fill, chunk.byteLength - pos);
@@ -107,7 +123,7 @@ export function createStager(root: string): () => Promise<FsStagingWriter> {
       },
       async finish() {
         await flush();
-        close();
+        await close();
         return {
           type: "staged",
           path,
@@ -117,7 +133,7 @@ export function createStager(root: string): () => Promise<FsStagingWriter> {
         };
       },
       async abort() {
-        close();
+        await close();
         await Deno.remove(path).catch(() => {});
       },
     };
