@@ -14,10 +14,23 @@ import type { FileBody } from "../store/types.ts";
 /** Bytes read per chunk. */
 const CHUNK = 4 * 1024 * 1024;
 
+/** Chunk buffers kept for reuse per reply: enough for the transport's queue and a read ahead. */
+const POOL = 4;
+
 /** A {@link ByteSource} over `body`'s range of its file. */
 export function fileSource(body: FileBody, key: string): ByteSource {
+  // Buffers come back once the transport has written them: a reply recycles a few instead of
+  // allocating (and page-faulting, zeroing, collecting) a new 4 MiB buffer per chunk.
+  const free: ArrayBuffer[] = [];
+  const take = (n: number) =>
+    new Uint8Array(free.pop() ?? new ArrayBuffer(Math.min(CHUNK, body.length)), 0, n);
   return {
     length: body.length,
+    release(chunk: Uint8Array) {
+      if (free.length < POOL && chunk.buffer.byteLength === Math.min(CHUNK, body.length)) {
+        free.push(chunk.buffer as ArrayBuffer);
+      }
+    },
     async *chunks() {
       let file: Deno.FsFile;
       try {
@@ -36,7 +49,7 @@ export function fileSource(body: FileBody, key: string): ByteSource {
         let left = body.length;
         let crc = 0;
         while (left > 0) {
-          const buf = new Uint8Array(Math.min(CHUNK, left));
+          const buf = take(Math.min(CHUNK, left));
           let fill = 0;
           while (fill < buf.length) {
             const n = await file.read(buf.subarray(fill));

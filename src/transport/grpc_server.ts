@@ -58,6 +58,8 @@ export interface GrpcCall {
 export interface ByteSource {
   readonly length: number;
   chunks(): AsyncIterable<Uint8Array>;
+  /** Called once the transport no longer needs a chunk it was given (its buffer may be reused). */
+  release?(chunk: Uint8Array): void;
 }
 
 /** One piece of a response message. */
@@ -356,7 +358,7 @@ export class GrpcServer {
             sent += chunk.length;
             if (sent > p.length) break;
             if (finished || stream.closed) throw cancelled();
-            stream.write(chunk);
+            stream.write(chunk, p.release ? () => p.release!(chunk) : undefined);
             if (stream.congested) await this.drained(stream, controller.signal);
           }
           if (sent !== p.length) {

@@ -109,6 +109,8 @@ export class H2Connection implements FrameSink, StreamOwner {
   private readonly sendable = new Set<H2Stream>();
   private writing = false;
   private readonly coalesce = new Uint8Array(COALESCE_SIZE);
+  /** Release callbacks of views in the batch being written. */
+  private written: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
 
   private resetWindowStart = 0;
@@ -606,6 +608,8 @@ export class H2Connection implements FrameSink, StreamOwner {
         const batch = this.collect();
         if (batch.length === 0) break;
         for (const piece of batch) await this.channel.write(piece);
+        // The views of this batch are in the kernel now: their buffers may be reused.
+        for (const release of this.written.splice(0)) release();
       }
     } catch (err) {
       this.finish(`write failed: ${(err as Error)?.message ?? err}`);
@@ -662,10 +666,12 @@ export class H2Connection implements FrameSink, StreamOwner {
             if (head.length <= left) {
               stream.out.shift();
               append(head);
+              const release = stream.takeRelease(head);
+              if (release) this.written.push(release);
               left -= head.length;
             } else {
               append(head.subarray(0, left));
-              stream.out[0] = head.subarray(left);
+              stream.out[0] = stream.split(head, left);
               left = 0;
             }
           }
@@ -710,6 +716,7 @@ export class H2Connection implements FrameSink, StreamOwner {
     if (this.closed) return;
     this.closed = true;
     for (const stream of [...this.streams.values()]) this.closeStream(stream, reason);
+    for (const release of this.written.splice(0)) release();
     this.channel.close();
     this.wakeIdle();
     this.resolveDone();

@@ -61,6 +61,8 @@ export class H2Stream {
   onClose: () => void = () => {};
 
   private writableWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Release callbacks of queued views (see {@link write}). */
+  private readonly releases = new Map<Uint8Array, () => void>();
 
   constructor(
     private readonly owner: StreamOwner,
@@ -81,12 +83,39 @@ export class H2Stream {
     this.owner.sendHeaders(this, headers, endStream);
   }
 
-  /** Queue response bytes (kept as a view: do not modify them afterwards). */
-  write(bytes: Uint8Array): void {
-    if (this.localEnded || bytes.length === 0) return;
+  /**
+   * Queue response bytes (kept as a view: do not modify them afterwards). `released`, if given, is
+   * called once the connection no longer needs them (written to the socket, or the stream closed), so
+   * the caller may reuse the buffer.
+   */
+  write(bytes: Uint8Array, released?: () => void): void {
+    if (this.localEnded || bytes.length === 0) {
+      released?.();
+      return;
+    }
     this.out.push(bytes);
     this.outBytes += bytes.length;
+    if (released) this.releases.set(bytes, released);
     this.owner.schedule(this);
+  }
+
+  /** Connection side: the first `n` bytes of `view` were taken; the rest keeps its release callback. */
+  split(view: Uint8Array, n: number): Uint8Array {
+    const rest = view.subarray(n);
+    const release = this.releases.get(view);
+    if (release) {
+      this.releases.delete(view);
+      this.releases.set(rest, release);
+    }
+    return rest;
+  }
+
+  /** Connection side: the view at the head of the queue was taken whole; its release callback, if any. */
+  takeRelease(view: Uint8Array): (() => void) | undefined {
+    if (this.releases.size === 0) return undefined;
+    const r = this.releases.get(view);
+    if (r) this.releases.delete(view);
+    return r;
   }
 
   /** True when the queue is over the high-water mark. */
@@ -139,6 +168,8 @@ export class H2Stream {
     this.localEnded = true;
     this.out.length = 0;
     this.outBytes = 0;
+    for (const release of this.releases.values()) release();
+    this.releases.clear();
     const err = new Error(abortReason ?? "stream closed");
     for (const w of this.writableWaiters.splice(0)) w.reject(err);
     if (abortReason !== null) this.onAbort(abortReason);
