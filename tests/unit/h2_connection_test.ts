@@ -335,3 +335,24 @@ Deno.test("h2: random frames only ever end in a clean close (fuzz)", async () =>
     { numRuns: 300 },
   );
 });
+
+Deno.test("h2: a written view is released once the socket has it, or when its stream is reset", async () => {
+  const released: string[] = [];
+  let stream!: H2Stream;
+  const { channel, running } = start((s) => {
+    stream = s;
+    s.onEnd = () => {
+      s.respond([[":status", "200"]]);
+      s.write(new Uint8Array(1000), () => released.push("small"));
+      s.write(new Uint8Array(200_000), () => released.push("big"));
+    };
+  });
+  channel.feed(request(1, true));
+  await tick();
+  // The peer's default window (65,535) lets only part of "big" out: it is not released yet.
+  assert.deepEqual(released, ["small"]);
+  stream.reset(H2Error.CANCEL);
+  assert.deepEqual(released, ["small", "big"], "reset releases what is still queued");
+  channel.end();
+  await running;
+});
