@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import type { ByteChannel } from "./channel.ts";
 import {
   ConnectionError,
@@ -599,7 +600,9 @@ export class H2Connection implements FrameSink, StreamOwner {
   private flush(): void {
     if (this.writing || this.closed) return;
     this.writing = true;
-    void this.writeLoop();
+    // Start once the current task and its promise jobs are done (setImmediate: ~2 µs; setTimeout(0)
+    // costs ~2 ms in Deno): a small reply's HEADERS, DATA and trailers then leave in one write.
+    setImmediate(() => void this.writeLoop());
   }
 
   private async writeLoop(): Promise<void> {
