@@ -646,6 +646,8 @@ async function smallCases(fsyncOff: FsyncOff): Promise<Json[]> {
   const combos: [ServerSpec, "pyarrow" | "ts"][] = [
     [SERVERS.flame, "pyarrow"],
     [SERVERS.peer, "pyarrow"],
+    // Like for like with the in-memory peer: no disk at all.
+    [SERVERS.flameNone, "pyarrow"],
   ];
   // the TypeScript client's small-object block only in the full run (keeps the short run under ~3 min)
   if (!SHORT) combos.push([SERVERS.flame, "ts"]);

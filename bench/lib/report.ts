@@ -101,17 +101,20 @@ export function evaluate(results: Json): Target[] {
       status: status(g === undefined || p === undefined ? undefined : g >= 1 && p >= 1),
     });
   }
-  {
+  for (
+    const [server, what] of [["flame", "durable fs"], ["flameNone", "storage none, like the in-memory peer"]]
+  ) {
     const ratios: [string, number][] = [];
     for (const phase of ["c=1 put", "c=1 get", "c=32 put", "c=32 get", "c=32 mixed"]) {
-      const a = smallPhase(results, "flame", "pyarrow", phase),
+      const a = smallPhase(results, server, "pyarrow", phase),
         b = smallPhase(results, "peer", "pyarrow", phase);
       const x = ratio(a?.ops_s, b?.ops_s);
       if (x !== undefined) ratios.push([phase, x]);
     }
+    if (server === "flameNone" && ratios.length === 0) continue; // older runs have no such block
     const worst = ratios.sort((a, b) => a[1] - b[1])[0];
     out.push({
-      target: ">= 80% of the peer's small-object (1 KiB) ops/s",
+      target: `>= 80% of the peer's small-object (1 KiB) ops/s (${what})`,
       measured: worst
         ? `worst phase ${worst[0]}: ${fx(worst[1])} (all: ${
           ratios.map(([p, x]) => `${p} ${fx(x)}`).join(", ")
