@@ -12,6 +12,12 @@ import matplotlib.ticker  # noqa: E402,F401
 MiB = 1024 * 1024
 
 
+
+def short_server(label: str) -> str:
+    """'flame-cache (fs, durable)' -> 'flame-cache', 'flame-cache (storage none)' -> 'flame-cache none'."""
+    name = label.split(" (")[0]
+    return f"{name} none" if "storage none" in label else name
+
 def size_name(n):
     return f"{n // (1024 * MiB)} GiB" if n >= 1024 * MiB else f"{n // MiB} MiB"
 
@@ -79,7 +85,7 @@ def main(src, dst):
         for p in x.get("phases", []):
             if p.get("phase") in ("c=1 get", "c=1 put") and "error" not in p:
                 op = p["phase"].split()[1]
-                labels.append(f'{x["server_label"].split(" (")[0]} {"py" if x["client"] == "pyarrow" else "TS"} {op}')
+                labels.append(f'{short_server(x["server_label"])} {"py" if x["client"] == "pyarrow" else "TS"} {op}')
                 p50.append(p[op]["p50_ms"])
                 p99.append(p[op]["p99_ms"])
     ax.barh(range(len(labels)), p99, color="#f4b183", label="p99")
