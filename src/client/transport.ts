@@ -1,20 +1,18 @@
 /**
- * A minimal gRPC client channel on `node:http2`.
+ * A minimal gRPC client channel on the project's own HTTP/2 (src/transport/h2, the code the server runs).
  *
- * Why not @grpc/grpc-js: it copies every message into its own buffer, cannot
- * hand us a reply message before it is complete (a downloaded object arrives as
- * one gRPC message of the object's size), and on Deno measured slower than
- * plain node:http2 with large windows (see /work/shared/reference/field-notes.md).
- * Here: 16 MiB stream / 64 MiB connection windows, TCP_NODELAY, requests written
- * as lists of views with `drain` backpressure, replies decoded incrementally.
+ * Why not @grpc/grpc-js: it copies every message into its own buffer and cannot hand us a reply message
+ * before it is complete (a downloaded object arrives as one gRPC message of the object's size). Why not
+ * Deno's node:http2: it copies every payload piece and spends most of a small call in Node-style stream
+ * machinery (the benchmark measured 1.3-4 ms of client CPU per MiB and ~450 µs per small call).
+ * Here: 16 MiB stream / 64 MiB connection windows, TCP_NODELAY, requests written as views with
+ * backpressure, replies decoded incrementally from the bytes as they are read.
  *
- * One HTTP/2 connection per channel, opened lazily and reopened after the
- * server closes it (GOAWAY, restart). Deadlines travel as `grpc-timeout` and are
- * also enforced locally.
+ * One HTTP/2 connection per channel, opened lazily and reopened after the server closes it (GOAWAY,
+ * restart). Deadlines travel as `grpc-timeout` and are also enforced locally.
  *
  * @module
  */
-import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
@@ -29,6 +27,13 @@ import {
   UnavailableError,
 } from "./errors.ts";
 import { FrameDecoder, type FrameEvent, framePrefix } from "./framing.ts";
+import { type ByteChannel, DenoChannel, NodeChannel } from "../transport/h2/channel.ts";
+import { H2Connection } from "../transport/h2/connection.ts";
+import { H2Error } from "../transport/h2/frames.ts";
+import type { H2Stream } from "../transport/h2/stream.ts";
+
+/** Response headers or trailers: lower-case names, repeated headers joined with ", ". */
+export type Metadata = Record<string, string>;
 
 /** TLS settings for `grpc+tls://` endpoints. PEM strings or bytes. */
 export interface TlsOptions {
@@ -72,12 +77,13 @@ export interface CallStatus {
   code: number;
   message: string;
   /** Response headers (initial metadata). */
-  headers: http2.IncomingHttpHeaders;
+  headers: Metadata;
   /** Response trailers (empty for trailers-only responses). */
-  trailers: http2.IncomingHttpHeaders;
+  trailers: Metadata;
 }
 
-const WRITE_SLICE = 4 * 1024 * 1024;
+/** Request views are queued in pieces of this size, so backpressure applies within a big part. */
+const WRITE_SLICE = 1024 * 1024;
 /** Pause reading when this many undelivered reply bytes are queued. */
 const QUEUE_HIGH = 2 * 1024 * 1024;
 
@@ -99,34 +105,38 @@ export class ClientCall {
   private wake: (() => void) | null = null;
   private status: CallStatus | null = null;
   private failure: CacheClientError | null = null;
-  private responseHeaders: http2.IncomingHttpHeaders = {};
+  private responseHeaders: Metadata = {};
+  private gotHeaders = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly onAbort: () => void;
   /** Settles when the call ends (never rejects; see {@link ClientCall.result}). */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
   private ended = false;
-  /** All reply data has been delivered ('end'): only then may the status end the reading. */
+  /** All reply data has been delivered (END_STREAM): only then may the status end the reading. */
   private readEnded = false;
 
   constructor(
-    private readonly stream: http2.ClientHttp2Stream,
+    private readonly stream: H2Stream,
     private readonly channel: Channel,
     maxMessageBytes: number,
     private readonly options: CallOptions,
   ) {
     this.decoder = new FrameDecoder(maxMessageBytes, options.streamAbove ?? Infinity);
     this.done = new Promise((r) => (this.resolveDone = r));
-    stream.on("response", (h) => this.onHeaders(h));
-    stream.on("trailers", (t) => this.onTrailers(t));
-    stream.on("data", (c: Uint8Array) => this.onData(c));
-    stream.on("end", () => {
+    stream.onHeaders = (h) => {
+      if (!this.gotHeaders) {
+        this.gotHeaders = true;
+        this.onResponseHeaders(h);
+      } else this.onTrailers(h);
+    };
+    stream.onData = (chunk) => this.onData(chunk);
+    stream.onEnd = () => {
       this.readEnded = true;
-      this.onClose();
       this.notify();
-    });
-    stream.on("close", () => this.onClose());
-    stream.on("error", (err: Error) => this.fail(this.streamError(err)));
+    };
+    stream.onAbort = (reason) => this.onStreamAbort(reason);
+    stream.onClose = () => this.onClose();
     this.onAbort = () => this.cancel(new CancelledError("call cancelled by the caller"));
     options.signal?.addEventListener("abort", this.onAbort);
     if (options.timeoutMs !== undefined) {
@@ -153,36 +163,43 @@ export class ClientCall {
     let total = 0;
     for (const p of parts) total += p.length;
     this.checkWritable();
+    let flushed = false;
+    const release = onFlushed
+      ? () => {
+        if (!flushed) {
+          flushed = true;
+          onFlushed();
+        }
+      }
+      : undefined;
+    if (release) this.done.then(release); // never leave a waiter behind on failure
     const slices: Uint8Array[] = [framePrefix(total)];
     for (const p of parts) {
       for (let off = 0; off < p.length; off += WRITE_SLICE) {
         slices.push(off === 0 && p.length <= WRITE_SLICE ? p : p.subarray(off, off + WRITE_SLICE));
       }
     }
-    if (onFlushed) this.done.then(onFlushed); // never leave a waiter behind on failure
     for (let i = 0; i < slices.length; i++) {
-      const last = i === slices.length - 1;
       this.channel.bytesSent += slices[i].length;
-      const more = last && onFlushed
-        ? this.stream.write(slices[i], () => onFlushed())
-        : this.stream.write(slices[i]);
-      if (!more) await this.drained();
-      this.checkWritable();
+      this.stream.write(slices[i], i === slices.length - 1 ? release : undefined);
+      if (this.stream.congested) {
+        await this.stream.drained().catch(() => {});
+        this.checkWritable();
+      }
     }
+    if (slices.length === 1 || total === 0) this.checkWritable();
   }
 
   /** Half-close: no more request messages. */
   end(): void {
-    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+    if (!this.stream.closed) this.stream.endRequest();
   }
 
   /** Cancel the call (RST_STREAM CANCEL). */
   cancel(error: CacheClientError = new CancelledError("call cancelled")): void {
     if (this.ended) return;
     this.fail(error); // no-op when the status already arrived (unread data is dropped)
-    try {
-      if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
-    } catch { /* already closed */ }
+    this.stream.reset(H2Error.CANCEL);
   }
 
   /** Reply events in order; throws the call's error (non-OK status) after the last one. */
@@ -191,12 +208,11 @@ export class ClientCall {
       if (this.queue.length > 0) {
         const e = this.queue.shift()!;
         if (e.type === "message" || e.type === "chunk") this.queuedBytes -= e.data.length;
-        if (this.queuedBytes < QUEUE_HIGH / 2 && this.stream.isPaused()) this.stream.resume();
+        if (this.queuedBytes < QUEUE_HIGH / 2 && this.stream.paused) this.stream.resume();
         yield e;
         continue;
       }
       if (this.failure) throw this.failure;
-      // Trailers can overtake data still buffered in a paused stream: wait for 'end'.
       if (this.status && (this.readEnded || this.ended)) {
         if (this.status.code !== Status.OK) throw errorFromStatus(this.status.code, this.status.message);
         if (this.decoder.partial) {
@@ -204,7 +220,7 @@ export class ClientCall {
         }
         return;
       }
-      if (this.stream.isPaused()) this.stream.resume();
+      if (this.stream.paused) this.stream.resume();
       await new Promise<void>((r) => (this.wake = r));
     }
   }
@@ -227,7 +243,7 @@ export class ClientCall {
   }
 
   /** Response headers received so far. */
-  get headers(): http2.IncomingHttpHeaders {
+  get headers(): Metadata {
     return this.responseHeaders;
   }
 
@@ -239,26 +255,13 @@ export class ClientCall {
     }
   }
 
-  private drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.stream.off("drain", done);
-        this.stream.off("close", done);
-        resolve();
-      };
-      this.stream.on("drain", done);
-      this.stream.on("close", done);
-      if (this.status || this.failure) done();
-    });
-  }
-
   private notify(): void {
     const w = this.wake;
     this.wake = null;
     w?.();
   }
 
-  private onHeaders(h: http2.IncomingHttpHeaders): void {
+  private onResponseHeaders(h: Metadata): void {
     this.responseHeaders = h;
     const httpStatus = Number(h[":status"]);
     if (httpStatus !== 200) {
@@ -268,59 +271,56 @@ export class ClientCall {
     if (h["grpc-status"] !== undefined) this.onTrailers(h); // trailers-only response
   }
 
-  private onTrailers(t: http2.IncomingHttpHeaders): void {
+  private onTrailers(t: Metadata): void {
     if (this.status) return;
     const code = Number(t["grpc-status"]);
-    const raw = t["grpc-message"];
-    const message = decodeGrpcMessage(Array.isArray(raw) ? raw.join(",") : String(raw ?? ""));
     this.status = {
-      code: Number.isInteger(code) ? code : Status.UNKNOWN,
-      message,
+      code: t["grpc-status"] !== undefined && Number.isInteger(code) ? code : Status.UNKNOWN,
+      message: decodeGrpcMessage(t["grpc-message"] ?? ""),
       headers: this.responseHeaders,
       trailers: t === this.responseHeaders ? {} : t,
     };
     this.notify();
   }
 
-  private onData(chunk: Uint8Array): void {
+  /** Returns true when views of `chunk` were kept (streamed message pieces). */
+  private onData(chunk: Uint8Array): boolean {
     this.channel.bytesReceived += chunk.length;
-    if (this.failure) return;
+    if (this.failure) return false;
+    let retained = false;
     try {
       for (const e of this.decoder.push(chunk)) {
         this.queue.push(e);
         if (e.type === "message" || e.type === "chunk") this.queuedBytes += e.data.length;
+        if (e.type === "chunk") retained = true;
       }
     } catch (err) {
       this.cancel(err as CacheClientError);
-      return;
+      return retained;
     }
     if (this.queuedBytes >= QUEUE_HIGH) this.stream.pause();
     this.notify();
+    return retained;
+  }
+
+  private onStreamAbort(reason: string): void {
+    if (this.status || this.failure) return;
+    const code = this.stream.resetCode;
+    if (code === undefined) {
+      // The connection went away (reset, TLS alert, server exit): not a server answer.
+      this.fail(new UnavailableError(`connection to ${this.channel.endpoint.uri} lost: ${reason}`));
+    } else if (code === H2Error.REFUSED_STREAM) {
+      this.fail(new UnavailableError("the server refused the call (try again)"));
+    } else if (code === H2Error.CANCEL) {
+      this.fail(new CancelledError("the server cancelled the call"));
+    } else {
+      this.fail(new CacheClientError(Status.INTERNAL, `the server reset the call (HTTP/2 error ${code})`));
+    }
   }
 
   private onClose(): void {
-    if (!this.stream.destroyed && !this.stream.closed && !this.status) return; // 'end' before trailers
     if (!this.status && !this.failure) {
-      const code = this.stream.rstCode;
-      const session = this.stream.session;
-      if (!session || session.destroyed || session.closed) {
-        // The connection went away (reset, TLS alert, server exit): not a server answer.
-        const why = this.channel.lastError?.message ?? "connection closed";
-        this.fail(new UnavailableError(`connection to ${this.channel.endpoint.uri} lost: ${why}`));
-      } else if (code === http2.constants.NGHTTP2_REFUSED_STREAM) {
-        this.fail(new UnavailableError("the server refused the call (try again)"));
-      } else if (code === http2.constants.NGHTTP2_CANCEL) {
-        this.fail(new CancelledError("the server cancelled the call"));
-      } else if (this.stream.closed || this.stream.destroyed) {
-        this.fail(
-          new CacheClientError(
-            code ? Status.INTERNAL : Status.UNAVAILABLE,
-            code
-              ? `the server reset the call (HTTP/2 error ${code})`
-              : "the connection closed before the call finished",
-          ),
-        );
-      } else return;
+      this.fail(new CacheClientError(Status.UNAVAILABLE, "the connection closed before the call finished"));
     }
     this.finish();
   }
@@ -340,13 +340,6 @@ export class ClientCall {
     this.channel.callEnded(this);
     this.resolveDone();
     this.notify();
-  }
-
-  private streamError(err: Error): CacheClientError {
-    const code = (err as { code?: string }).code ?? "";
-    return new UnavailableError(`connection to ${this.channel.endpoint.uri} failed: ${err.message || code}`, {
-      cause: err,
-    });
   }
 }
 
@@ -378,8 +371,8 @@ export class Channel {
   bytesSent = 0;
   /** The last connection-level error, for messages. */
   lastError: Error | undefined;
-  private session: http2.ClientHttp2Session | null = null;
-  private connecting: Promise<http2.ClientHttp2Session> | null = null;
+  private conn: H2Connection | null = null;
+  private connecting: Promise<H2Connection> | null = null;
   private readonly active = new Set<ClientCall>();
   private closed = false;
 
@@ -388,26 +381,28 @@ export class Channel {
   /** Start a call of `/arrow.flight.protocol.FlightService/<method>`-style `path`. */
   async call(path: string, options: CallOptions = {}): Promise<ClientCall> {
     if (options.signal?.aborted) throw new CancelledError("call cancelled by the caller");
-    const session = await this.connect(options);
-    const headers: http2.OutgoingHttpHeaders = {
-      ":method": "POST",
-      ":path": path,
-      ":authority": this.endpoint.authority,
-      ":scheme": this.endpoint.tls ? "https" : "http",
-      "content-type": "application/grpc",
-      "te": "trailers",
-      "user-agent": "flame-cache-ts/0.1",
-      ...options.headers,
-    };
-    if (options.timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(options.timeoutMs);
-    let stream: http2.ClientHttp2Stream;
+    const headers: [string, string][] = [
+      [":method", "POST"],
+      [":scheme", this.endpoint.tls ? "https" : "http"],
+      [":path", path],
+      [":authority", this.endpoint.authority],
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+      ["user-agent", "flame-cache-ts/0.1"],
+    ];
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      headers.push([name.toLowerCase(), value]);
+    }
+    if (options.timeoutMs !== undefined) headers.push(["grpc-timeout", grpcTimeout(options.timeoutMs)]);
+    let stream: H2Stream;
+    const conn = await this.connect(options);
     try {
-      stream = session.request(headers, { endStream: false });
+      stream = conn.request(headers);
     } catch (first) {
       // The connection was going away (GOAWAY, reset): one retry on a fresh one.
-      this.drop(session);
+      this.drop(conn);
       try {
-        stream = (await this.connect(options)).request(headers, { endStream: false });
+        stream = (await this.connect(options)).request(headers);
       } catch (err) {
         if (err instanceof CacheClientError) throw err;
         throw new UnavailableError(`cannot start a call on ${this.endpoint.uri}: ${(err as Error).message}`, {
@@ -431,20 +426,12 @@ export class Channel {
   async close(): Promise<void> {
     this.closed = true;
     for (const c of [...this.active]) c.cancel(new CancelledError("client closed"));
-    const s = this.session ?? await this.connecting?.catch(() => null);
-    this.session = null;
+    const conn = this.conn ?? await this.connecting?.catch(() => null);
+    this.conn = null;
     this.connecting = null;
-    if (s && !s.destroyed) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          s.destroy();
-          resolve();
-        }, 1000);
-        s.close(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+    if (conn && !conn.closed) {
+      conn.destroy("client closed");
+      await conn.done;
     }
   }
 
@@ -455,22 +442,18 @@ export class Channel {
 
   private ref(on: boolean): void {
     // An idle connection must not keep the process alive.
-    const s = this.session as (http2.ClientHttp2Session & { ref?: () => void; unref?: () => void }) | null;
-    try {
-      if (on) s?.ref?.();
-      else s?.unref?.();
-    } catch { /* not supported */ }
+    this.conn?.channel.setRef?.(on);
   }
 
-  private drop(session: http2.ClientHttp2Session): void {
-    if (this.session === session) this.session = null;
+  private drop(conn: H2Connection): void {
+    if (this.conn === conn) this.conn = null;
   }
 
-  private connect(options: CallOptions): Promise<http2.ClientHttp2Session> {
+  private connect(options: CallOptions): Promise<H2Connection> {
     if (this.closed) return Promise.reject(new CancelledError("client closed"));
-    const s = this.session;
-    if (s && !s.destroyed && !s.closed) return Promise.resolve(s);
-    this.session = null;
+    const c = this.conn;
+    if (c && !c.closed && !c.goawayReceived) return Promise.resolve(c);
+    this.conn = null;
     this.connecting ??= this.open().finally(() => (this.connecting = null));
     if (!options.signal) return this.connecting;
     const signal = options.signal;
@@ -484,70 +467,75 @@ export class Channel {
     );
   }
 
-  private open(): Promise<http2.ClientHttp2Session> {
+  private async open(): Promise<H2Connection> {
     const ep = this.endpoint;
-    const streamWindow = this.options.streamWindowBytes ?? 16 * 1024 * 1024;
-    const connWindow = this.options.connectionWindowBytes ?? 64 * 1024 * 1024;
-    const t = this.options.tls ?? {};
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const createConnection = () => {
-        if (ep.tls) {
-          const socket = tls.connect({
-            host: ep.host,
-            port: ep.port,
-            servername: t.servername ?? (net.isIP(ep.host) ? undefined : ep.host),
-            ca: toBuffer(t.ca),
-            cert: toBuffer(t.cert),
-            key: toBuffer(t.key),
-            ALPNProtocols: ["h2"],
-          });
-          socket.setNoDelay(true);
-          return socket;
-        }
-        const socket = net.connect({ host: ep.host, port: ep.port });
-        socket.setNoDelay(true);
-        return socket;
-      };
-      const session = http2.connect(`${ep.tls ? "https" : "http"}://${ep.authority}`, {
-        settings: {
-          initialWindowSize: Math.min(streamWindow, 2 ** 31 - 1),
-          maxFrameSize: 1024 * 1024,
-          enablePush: false,
-        },
-        maxSessionMemory: 64,
-        createConnection,
-      });
-      const timer = setTimeout(() => {
-        fail(new UnavailableError(`cannot connect to ${ep.uri}: timed out`));
-        session.destroy();
-      }, this.options.connectTimeoutMs ?? 30_000);
-      const fail = (err: CacheClientError) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reject(err);
-      };
-      session.on("error", (err: Error) => {
-        this.lastError = err;
-        this.drop(session);
-        fail(new UnavailableError(`cannot connect to ${ep.uri}: ${err.message}`, { cause: err }));
-      });
-      session.on("goaway", () => this.drop(session));
-      session.on("close", () => {
-        this.drop(session);
-        fail(new UnavailableError(`cannot connect to ${ep.uri}: connection closed`));
-      });
-      session.once("connect", () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        try {
-          session.setLocalWindowSize(Math.max(connWindow, streamWindow));
-        } catch { /* keep the default */ }
-        this.session = session;
-        resolve(session);
-      });
+    const streamWindow = Math.min(this.options.streamWindowBytes ?? 16 * 1024 * 1024, 2 ** 31 - 1);
+    const connWindow = Math.min(this.options.connectionWindowBytes ?? 64 * 1024 * 1024, 2 ** 31 - 1);
+    let channel: ByteChannel;
+    try {
+      channel = await withTimeout(
+        ep.tls ? connectTls(ep, this.options.tls ?? {}) : connectTcp(ep),
+        this.options.connectTimeoutMs ?? 30_000,
+      );
+    } catch (err) {
+      this.lastError = err as Error;
+      if (err instanceof CacheClientError) throw err;
+      throw new UnavailableError(`cannot connect to ${ep.uri}: ${(err as Error).message}`, { cause: err });
+    }
+    const conn = new H2Connection(channel, {
+      role: "client",
+      streamWindow,
+      connectionWindow: Math.max(connWindow, streamWindow),
+      maxFrameSize: 1024 * 1024,
+      maxConcurrentStreams: 100,
+      maxHeaderListSize: 64 * 1024,
+      onError: (_where, err) => (this.lastError = err as Error),
     });
+    conn.run().catch((err) => (this.lastError = err as Error)).finally(() => this.drop(conn));
+    this.conn = conn;
+    if (this.active.size === 0) this.ref(false);
+    return conn;
   }
+}
+
+async function connectTcp(ep: Endpoint): Promise<ByteChannel> {
+  const conn = await Deno.connect({ hostname: ep.host, port: ep.port, transport: "tcp" });
+  conn.setNoDelay(true);
+  return new DenoChannel(conn);
+}
+
+function connectTls(ep: Endpoint, t: TlsOptions): Promise<ByteChannel> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: ep.host,
+      port: ep.port,
+      servername: t.servername ?? (net.isIP(ep.host) ? undefined : ep.host),
+      ca: toBuffer(t.ca),
+      cert: toBuffer(t.cert),
+      key: toBuffer(t.key),
+      ALPNProtocols: ["h2"],
+    });
+    socket.setNoDelay(true);
+    const onError = (err: Error) => reject(err);
+    socket.once("error", onError);
+    socket.once("secureConnect", () => {
+      socket.off("error", onError);
+      resolve(new NodeChannel(socket));
+    });
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("timed out")), ms);
+  });
+  // A connection that completes after the timeout is closed.
+  p.then((c) => {
+    if (timer === undefined) (c as ByteChannel).close?.();
+  }, () => {});
+  return Promise.race([p, timeout]).finally(() => {
+    clearTimeout(timer);
+    timer = undefined;
+  });
 }

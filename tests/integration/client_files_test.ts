@@ -147,7 +147,11 @@ Deno.test({
       // reply queue, 8 x 1 MiB upload rows), typically 10-50 MiB here, not by the file.
       assert.ok(grew("upload") < FILE_MIB, `upload RSS grew by ${grew("upload").toFixed(1)} MiB`);
       assert.ok(grew("download") < FILE_MIB, `download RSS grew by ${grew("download").toFixed(1)} MiB`);
-      assert.ok(grew("getObject") >= FILE_MIB * 0.9, "the contrast: getObject holds the object");
+      // The contrast: getObject holds the object (RSS is sampled, so its peak may be partly missed).
+      assert.ok(
+        grew("getObject") >= FILE_MIB * 0.5 && grew("getObject") > grew("download"),
+        "the contrast: getObject holds the object",
+      );
       await checkTestFile(`${dir}/output.bin`, FILE_MIB);
 
       // Correctness in this process: progress, stat, atomic replacement.

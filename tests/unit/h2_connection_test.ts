@@ -356,3 +356,80 @@ Deno.test("h2: a written view is released once the socket has it, or when its st
   channel.end();
   await running;
 });
+
+/** Two channels wired to each other: what one writes, the other reads. */
+function channelPair(): [MemoryChannel, MemoryChannel] {
+  const a = new MemoryChannel();
+  const b = new MemoryChannel();
+  a.write = (bytes) => {
+    if (a.closed) return Promise.reject(new Error("closed"));
+    b.feed(bytes.slice());
+    return Promise.resolve();
+  };
+  b.write = (bytes) => {
+    if (b.closed) return Promise.reject(new Error("closed"));
+    a.feed(bytes.slice());
+    return Promise.resolve();
+  };
+  const closeA = a.close.bind(a);
+  const closeB = b.close.bind(b);
+  a.close = () => {
+    closeA();
+    b.end();
+  };
+  b.close = () => {
+    closeB();
+    a.end();
+  };
+  return [a, b];
+}
+
+Deno.test("h2 client role: request with a body, reply with trailers, flow control both ways, GOAWAY", async () => {
+  const [clientSide, serverSide] = channelPair();
+  const options = {
+    streamWindow: 1 << 20,
+    connectionWindow: 4 << 20,
+    maxFrameSize: 1 << 20,
+    maxConcurrentStreams: 8,
+    maxHeaderListSize: 16 * 1024,
+  };
+  const server = new H2Connection(serverSide, {
+    ...options,
+    onStream: (s) => {
+      let got = 0;
+      s.onData = (p) => {
+        got += p.length;
+        return false;
+      };
+      s.onEnd = () => {
+        s.respond([[":status", "200"], ["content-type", "application/grpc"]]);
+        s.write(new Uint8Array(3_000_000).fill(5));
+        s.end([["grpc-status", "0"], ["x-got", String(got)]]);
+      };
+    },
+  });
+  const client = new H2Connection(clientSide, { ...options, role: "client" });
+  const running = [server.run(), client.run()];
+  const stream = client.request([[":method", "POST"], [":path", "/x"], ["content-type", "application/grpc"]]);
+  const headers: Record<string, string>[] = [];
+  let received = 0;
+  stream.onHeaders = (h) => void headers.push(h);
+  stream.onData = (p) => {
+    received += p.length;
+    return false;
+  };
+  const ended = new Promise<void>((r) => (stream.onEnd = r));
+  stream.write(new Uint8Array(2_500_000).fill(1)); // more than the default 65,535 window
+  stream.endRequest();
+  await ended;
+  assert.equal(received, 3_000_000);
+  assert.equal(headers[0][":status"], "200");
+  assert.deepEqual(headers[1], { "grpc-status": "0", "x-got": "2500000" });
+  // GOAWAY: the client opens no new streams on this connection.
+  server.goaway();
+  await tick();
+  assert.equal(client.goawayReceived, true);
+  assert.throws(() => client.request([[":method", "POST"], [":path", "/y"]]), /closing/);
+  client.destroy();
+  await Promise.all(running);
+});

@@ -20,6 +20,8 @@ export interface ByteChannel {
   close(): void;
   /** Peer address, for logs. */
   readonly remote: string;
+  /** Whether an idle channel keeps the process alive (clients unref idle connections). */
+  setRef?(on: boolean): void;
 }
 
 /** A channel over a Deno TCP connection. */
@@ -46,6 +48,13 @@ export class DenoChannel implements ByteChannel {
     while (off < bytes.length) {
       off += await this.conn.write(off === 0 ? bytes : bytes.subarray(off));
     }
+  }
+
+  setRef(on: boolean): void {
+    try {
+      if (on) this.conn.ref();
+      else this.conn.unref();
+    } catch { /* closed */ }
   }
 
   async closeWrite(): Promise<void> {
@@ -124,6 +133,11 @@ export class NodeChannel implements ByteChannel {
       // The callback fires once the bytes are handed to the OS: the caller may then reuse `bytes`.
       this.socket.write(bytes, (err) => (err ? reject(err) : resolve()));
     });
+  }
+
+  setRef(on: boolean): void {
+    if (on) this.socket.ref();
+    else this.socket.unref();
   }
 
   closeWrite(): Promise<void> {

@@ -12,6 +12,7 @@
 import { setImmediate } from "node:timers";
 import type { ByteChannel } from "./channel.ts";
 import {
+  CLIENT_PREFACE,
   ConnectionError,
   DEFAULT_MAX_FRAME,
   DEFAULT_WINDOW,
@@ -47,8 +48,10 @@ export interface H2ConnectionOptions {
   maxConcurrentStreams: number;
   /** Largest decoded request header list. */
   maxHeaderListSize: number;
-  /** A new request stream (set its callbacks synchronously). */
-  onStream: (stream: H2Stream) => void;
+  /** Server: a new request stream (set its callbacks synchronously). Clients open streams with {@link H2Connection.request}. */
+  onStream?: (stream: H2Stream) => void;
+  /** "server" (default) answers streams the peer opens; "client" opens them. */
+  role?: "server" | "client";
   /** Something worth logging went wrong. */
   onError?: (where: string, err: unknown) => void;
 }
@@ -70,12 +73,14 @@ const SHUTDOWN_LINGER_MS = 2_000;
 /** Stream resets a peer may cause per second (rapid-reset attacks, CVE-2023-44487). */
 const MAX_RESETS_PER_SECOND = 1_000;
 
-/** One server-side HTTP/2 connection. */
+/** One HTTP/2 connection, server side or client side. */
 export class H2Connection implements FrameSink, StreamOwner {
   /** Open streams by id. */
   readonly streams = new Map<number, H2Stream>();
-  /** Highest stream id the peer opened. */
+  /** Highest stream id the peer opened (server), or the highest we opened (client). */
   lastStreamId = 0;
+  /** Client: the peer sent GOAWAY; open a new connection for new calls. */
+  goawayReceived = false;
   /** Set once the connection is finished (socket closed). */
   closed = false;
   /** Resolves when the connection has closed. */
@@ -117,9 +122,11 @@ export class H2Connection implements FrameSink, StreamOwner {
   private resetWindowStart = 0;
   private resetCount = 0;
   private resolveDone!: () => void;
+  private readonly client: boolean;
 
   constructor(readonly channel: ByteChannel, private readonly options: H2ConnectionOptions) {
-    this.reader = new FrameReader(this, options.maxFrameSize);
+    this.client = options.role === "client";
+    this.reader = new FrameReader(this, options.maxFrameSize, !this.client);
     this.decoder = new HpackDecoder(4096, options.maxHeaderListSize);
     this.connRecvWindow = options.connectionWindow;
     this.done = new Promise((r) => (this.resolveDone = r));
@@ -132,6 +139,7 @@ export class H2Connection implements FrameSink, StreamOwner {
 
   /** Read frames until the peer closes or the connection fails. */
   async run(): Promise<void> {
+    if (this.client) this.queueControl(CLIENT_PREFACE);
     this.queueControl(settingsFrame([
       [Setting.MAX_CONCURRENT_STREAMS, this.options.maxConcurrentStreams],
       [Setting.INITIAL_WINDOW_SIZE, this.options.streamWindow],
@@ -244,6 +252,7 @@ export class H2Connection implements FrameSink, StreamOwner {
         return this.onRstStream(streamId, payload);
       case FrameType.GOAWAY:
         if (streamId !== 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, "GOAWAY on a stream");
+        if (this.client) return this.onGoawayAsClient(payload);
         // The peer opens no more streams; the ones it has keep running.
         return;
       case FrameType.PRIORITY:
@@ -251,7 +260,7 @@ export class H2Connection implements FrameSink, StreamOwner {
         if (payload.length !== 5) this.queueControl(rstStreamFrame(streamId, H2Error.FRAME_SIZE_ERROR));
         return;
       case FrameType.PUSH_PROMISE:
-        throw new ConnectionError(H2Error.PROTOCOL_ERROR, "clients cannot push");
+        throw new ConnectionError(H2Error.PROTOCOL_ERROR, "push is not enabled");
       default:
         return; // unknown frame types are ignored (RFC 9113 4.1)
     }
@@ -333,6 +342,61 @@ export class H2Connection implements FrameSink, StreamOwner {
     this.queueControl(rstStreamFrame(stream.id, code));
     this.closeStream(stream, code === H2Error.NO_ERROR ? null : `stream reset (code ${code})`);
     this.flush();
+  }
+
+  // ---- client side ----
+
+  /** Client: open a stream with request `headers` (END_STREAM when there is no body). */
+  request(headers: [string, string][], endStream = false): H2Stream {
+    if (!this.client) throw new Error("request() is for client connections");
+    if (this.closed || this.goawayReceived) throw new Error("connection is closing");
+    const id = this.lastStreamId === 0 ? 1 : this.lastStreamId + 2;
+    if (id > MAX_WINDOW) throw new Error("stream ids exhausted");
+    this.lastStreamId = id;
+    const stream = new H2Stream(
+      this,
+      id,
+      {},
+      this.channel.remote,
+      this.peerInitialWindow,
+      this.options.streamWindow,
+    );
+    this.streams.set(id, stream);
+    stream.headersSent = true;
+    this.sendHeaders(stream, headers, endStream);
+    return stream;
+  }
+
+  private onResponseHeaders(streamId: number, list: [string, string][], endStream: boolean): void {
+    const stream = this.streams.get(streamId);
+    if (!stream) {
+      if (streamId > this.lastStreamId) {
+        throw new ConnectionError(H2Error.PROTOCOL_ERROR, `HEADERS on idle stream ${streamId}`);
+      }
+      return; // a stream we reset
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of list) {
+      const prior = headers[name];
+      headers[name] = prior === undefined ? value : `${prior}, ${value}`;
+    }
+    stream.onHeaders(headers, endStream);
+    if (endStream) this.endRemote(stream);
+  }
+
+  private onGoawayAsClient(payload: Uint8Array): void {
+    if (payload.length < 8) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, "short GOAWAY");
+    const view = new DataView(payload.buffer, payload.byteOffset, 8);
+    const last = view.getUint32(0) & MAX_WINDOW;
+    const code = view.getUint32(4);
+    this.goawayReceived = true;
+    // Streams above `last` were never processed: they may be retried elsewhere.
+    for (const stream of [...this.streams.values()]) {
+      if (stream.id > last) {
+        stream.resetCode = H2Error.REFUSED_STREAM;
+        this.closeStream(stream, `refused: the server is going away (GOAWAY ${code})`);
+      }
+    }
   }
 
   // ---- frame handlers ----
@@ -436,6 +500,7 @@ export class H2Connection implements FrameSink, StreamOwner {
   }
 
   private onRequestHeaders(streamId: number, list: [string, string][], endStream: boolean): void {
+    if (this.client) return this.onResponseHeaders(streamId, list, endStream);
     const existing = this.streams.get(streamId);
     if (existing) {
       // Trailers from the client end its side.
@@ -474,7 +539,7 @@ export class H2Connection implements FrameSink, StreamOwner {
     );
     this.streams.set(streamId, stream);
     try {
-      this.options.onStream(stream);
+      this.options.onStream?.(stream);
     } catch (err) {
       this.options.onError?.("h2 onStream", err);
       this.resetStream(stream, H2Error.INTERNAL_ERROR);
@@ -525,7 +590,8 @@ export class H2Connection implements FrameSink, StreamOwner {
     const stream = this.streams.get(streamId);
     if (!stream) return;
     const code = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
-    this.closeStream(stream, `stream reset by the client (code ${code})`);
+    stream.resetCode = code;
+    this.closeStream(stream, `stream reset by the peer (code ${code})`);
   }
 
   // ---- stream state ----
@@ -543,6 +609,9 @@ export class H2Connection implements FrameSink, StreamOwner {
     stream.localEnded = true;
     if (stream.remoteEnded) {
       this.closeStream(stream, null);
+    } else if (this.client) {
+      // The request is complete; the reply is still coming.
+      return;
     } else {
       // The response is complete while the client is still sending: tell it to
       // stop (RST_STREAM NO_ERROR, as RFC 9113 8.1 allows).
@@ -685,7 +754,15 @@ export class H2Connection implements FrameSink, StreamOwner {
           progressed = true;
         }
         if (stream.outBytes === 0) {
-          if (stream.trailers) {
+          if (stream.endData && !stream.localEnded) {
+            // The request body is complete: an empty DATA frame carries END_STREAM.
+            const end = new Uint8Array(FRAME_HEADER_BYTES);
+            writeFrameHeader(end, 0, 0, FrameType.DATA, Flag.END_STREAM, stream.id);
+            append(end);
+            this.sendable.delete(stream);
+            this.endLocal(stream);
+            progressed = true;
+          } else if (stream.trailers) {
             const block = this.encoder.encode(stream.trailers);
             stream.trailers = null;
             append(headersFrames(stream.id, block, true, this.peerMaxFrame));

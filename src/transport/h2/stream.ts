@@ -39,6 +39,8 @@ export class H2Stream {
   headersSent = false;
   /** Stop granting window (the consumer is behind). */
   paused = false;
+  /** The error code of the peer's RST_STREAM (or REFUSED_STREAM for a stream cut by GOAWAY). */
+  resetCode?: number;
 
   /** Queued response views, oldest first. */
   readonly out: Uint8Array[] = [];
@@ -46,6 +48,8 @@ export class H2Stream {
   outBytes = 0;
   /** Trailers to send once {@link out} is empty. */
   trailers: [string, string][] | null = null;
+  /** Client: end the request with END_STREAM once {@link out} is empty. */
+  endData = false;
 
   /**
    * Request body piece (a view of the received bytes). Return true when a
@@ -53,8 +57,10 @@ export class H2Stream {
    * its read buffer.
    */
   onData: (piece: Uint8Array) => boolean = () => false;
-  /** The request body ended. */
+  /** The request body ended (server), or the reply did (client). */
   onEnd: () => void = () => {};
+  /** Client: response headers, then trailers (`endStream` set on the last HEADERS). */
+  onHeaders: (headers: Record<string, string>, endStream: boolean) => void = () => {};
   /** The stream was reset by the peer or lost with its connection. */
   onAbort: (reason: string) => void = () => {};
   /** The stream closed (after END_STREAM both ways or a reset). */
@@ -134,6 +140,13 @@ export class H2Stream {
   end(trailers: [string, string][]): void {
     if (this.localEnded || this.trailers) return;
     this.trailers = trailers;
+    this.owner.schedule(this);
+  }
+
+  /** Client: no more request bytes after the queued ones (END_STREAM). */
+  endRequest(): void {
+    if (this.localEnded || this.endData) return;
+    this.endData = true;
     this.owner.schedule(this);
   }
 
