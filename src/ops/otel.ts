@@ -4,7 +4,7 @@
  * `Deno.telemetry`'s providers, its own `Deno.serve`/`fetch` spans and
  * runtime metrics, and `console` output as log records.
  *
- * The Flight port runs on `node:http2`, which Deno does not instrument, so
+ * The Flight port runs on our own HTTP/2 (src/transport/h2), which Deno does not instrument, so
  * each finished gRPC call is recorded here as a SERVER span named after its
  * method plus an `rpc.server.duration` histogram point (OpenTelemetry RPC
  * semantic conventions). With OTel off nothing is created.

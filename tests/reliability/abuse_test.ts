@@ -249,10 +249,9 @@ Deno.test({
 });
 
 Deno.test({
-  // Was a bug: with 4 MiB write slices, concurrent cancelled DoGets of 8 MiB objects ballooned RSS to
-  // 1-3.5 GiB (Deno's node:http2 copies each written piece into memory V8 accounts for late). Replies
-  // are now written in 256 KiB slices: measured +66..+136 MiB (GC timing); the bound is far below
-  // the bug's gigabytes.
+  // Was a bug on the old node:http2 transport: with 4 MiB write slices, concurrent cancelled DoGets of
+  // 8 MiB objects ballooned RSS to 1-3.5 GiB (it copied each written piece into memory V8 accounted for
+  // late). Our own HTTP/2 queues views and drops them on reset; the bound is far below those gigabytes.
   name: "abuse: storm with 8 MiB DoGet cancels keeps RSS within +256 MiB of warm-up",
   sanitizeOps: false,
   sanitizeResources: false,
