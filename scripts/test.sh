@@ -21,6 +21,11 @@ passed=0
 failed=0
 status=0
 
+# The interop virtualenv first: Deno tests that cross-check with pyarrow use it (tests/helpers/python.ts).
+if [ -z "${SKIP_INTEROP:-}" ]; then
+  INTEROP_SETUP_ONLY=1 scripts/interop.sh || echo "!! could not set up .venv (pyarrow cross-checks will be skipped)"
+fi
+
 echo "== deno test (unit, integration, reliability, browser)"
 # One deno process per test file: Deno's own node:http2 *client* can crash the
 # test runner with a signal (denoland/deno#36788 on the client side); that must

@@ -35,6 +35,7 @@ import {
 import { schemaTable } from "../../src/arrow/encode.ts";
 import { encodeFlatbuffer, fb } from "../../src/arrow/fbwrite.ts";
 import { bytes, concat, throwsIpc } from "../helpers/bytes.ts";
+import { findPyarrowPython } from "../helpers/python.ts";
 
 const VECTORS = new URL("../vectors/ipc/", import.meta.url);
 
@@ -42,24 +43,7 @@ function batchOf(m: { message: unknown }): BatchInfo {
   return (m.message as { batch: BatchInfo }).batch;
 }
 
-async function findPython(): Promise<string | undefined> {
-  for (const py of [Deno.env.get("ARROW_TEST_PYTHON"), "python3"]) {
-    if (!py) continue;
-    try {
-      const out = await new Deno.Command(py, {
-        args: ["-c", "import pyarrow"],
-        stdout: "null",
-        stderr: "null",
-      })
-        .output();
-      if (out.success) return py;
-    } catch {
-      // interpreter not installed
-    }
-  }
-  return undefined;
-}
-const PY = await findPython();
+const PY = findPyarrowPython();
 
 async function python(script: string, ...files: Uint8Array[]): Promise<string> {
   const dir = await Deno.makeTempDir();

@@ -19,6 +19,7 @@ import {
   withSchemaMetadata,
 } from "../../src/arrow/mod.ts";
 import { bytes, concat, throwsIpc } from "../helpers/bytes.ts";
+import { findPyarrowPython } from "../helpers/python.ts";
 
 const VECTORS = new URL("../vectors/ipc/", import.meta.url);
 const EOS = new Uint8Array([255, 255, 255, 255, 0, 0, 0, 0]);
@@ -36,24 +37,7 @@ function readStream(rows: { version: bigint; kind: "base" | "patch"; data: Uint8
   return concat(parts);
 }
 
-async function findPython(): Promise<string | undefined> {
-  for (const py of [Deno.env.get("ARROW_TEST_PYTHON"), "python3"]) {
-    if (!py) continue;
-    try {
-      const out = await new Deno.Command(py, {
-        args: ["-c", "import pyarrow"],
-        stdout: "null",
-        stderr: "null",
-      })
-        .output();
-      if (out.success) return py;
-    } catch {
-      // interpreter not installed
-    }
-  }
-  return undefined;
-}
-const PY = await findPython();
+const PY = findPyarrowPython();
 
 async function python(script: string, input: Uint8Array): Promise<string> {
   const dir = await Deno.makeTempDir();

@@ -9,6 +9,7 @@ import { FsEngine } from "../../src/store/fs/mod.ts";
 import { opaqueFileParts } from "../../src/arrow/mod.ts";
 import type { NativeBody, StoredObject } from "../../src/store/types.ts";
 import { crc32 } from "node:zlib";
+import { findPyarrowPython } from "../helpers/python.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -152,23 +153,7 @@ Deno.test(
 // ---------------------------------------------------------------------------------------------------
 // pyarrow-written folder
 
-function findPython(): string | undefined {
-  const repo = new URL("../../", import.meta.url).pathname;
-  const candidates = [Deno.env.get("FLAME_TEST_PYTHON"), `${repo}.venv/bin/python`, "python3"];
-  for (const py of candidates) {
-    if (!py) continue;
-    try {
-      const r = new Deno.Command(py, { args: ["-c", "import pyarrow"], stdout: "null", stderr: "null" })
-        .outputSync();
-      if (r.success) return py;
-    } catch {
-      // not installed
-    }
-  }
-  return undefined;
-}
-
-const PYTHON = findPython();
+const PYTHON = findPyarrowPython();
 
 const PY_WRITER = `
 import sys, json, hashlib
