@@ -182,12 +182,9 @@ export class ClientCall {
     for (let i = 0; i < slices.length; i++) {
       this.channel.bytesSent += slices[i].length;
       this.stream.write(slices[i], i === slices.length - 1 ? release : undefined);
-      if (this.stream.congested) {
-        await this.stream.drained().catch(() => {});
-        this.checkWritable();
-      }
+      if (this.stream.congested) await this.stream.drained().catch(() => {});
+      this.checkWritable();
     }
-    if (slices.length === 1 || total === 0) this.checkWritable();
   }
 
   /** Half-close: no more request messages. */

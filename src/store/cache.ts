@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { CacheError, notFound, resourceExhausted, Status } from "../errors.ts";
-import type { PutOutcome } from "./store.ts";
+import { notFound, resourceExhausted } from "../errors.ts";
+import { type PutOutcome, replyError } from "./store.ts";
 import { NATIVE_VERSION_KEY, withSchemaMetadata } from "../arrow/mod.ts";
 import { Lru } from "./lru.ts";
 import {
@@ -87,12 +87,7 @@ export class ObjectCache {
    */
   async putMany(items: [string, ObjectBody][]): Promise<PutOutcome[]> {
     const out: PutOutcome[] = new Array(items.length);
-    const fail = (i: number, err: unknown) => {
-      const e = err instanceof CacheError
-        ? err
-        : new CacheError(Status.INTERNAL, `store error: ${(err as Error)?.message ?? err}`);
-      out[i] = { error: { code: e.code, message: e.message } };
-    };
+    const fail = (i: number, err: unknown) => (out[i] = { error: replyError(err) });
     let i = 0;
     while (i < items.length) {
       const keys = new Set<string>();

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { CacheError, type StatusCode } from "../errors.ts";
+import { CacheError, Status, type StatusCode } from "../errors.ts";
 import type { CacheLimits } from "./cache.ts";
 import type { KeySelector, ObjectBody, ObjectStat, StagedPayload, StoredObject } from "./types.ts";
 import type { StorageConfig } from "../config/mod.ts";
@@ -46,17 +46,26 @@ export interface StoreRequest {
   args: unknown[];
 }
 
-/** Reply from the worker. */
+/** An error as it crosses from the worker: a CacheError keeps its code, anything else is INTERNAL. */
+export type ReplyError = { code: StatusCode; message: string };
+
+/** The {@link ReplyError} for `err`. */
+export function replyError(err: unknown): ReplyError {
+  if (err instanceof CacheError) return { code: err.code, message: err.message };
+  return { code: Status.INTERNAL, message: `store error: ${(err as Error)?.message ?? err}` };
+}
+
 /** Result of one put of a `putMany` batch. */
-export type PutOutcome = { stat: ObjectStat } | { error: { code: StatusCode; message: string } };
+export type PutOutcome = { stat: ObjectStat } | { error: ReplyError };
 
 /** Puts sent to the worker as one group commit, at most. */
 const MAX_PUT_BATCH = 64;
 
+/** Reply from the worker. */
 export interface StoreReply {
   id: number;
   result?: unknown;
-  error?: { code: StatusCode; message: string };
+  error?: ReplyError;
 }
 
 /** The store running in a dedicated Web Worker. */

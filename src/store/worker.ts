@@ -6,9 +6,9 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { CacheError, Status, type StatusCode } from "../errors.ts";
+import { CacheError } from "../errors.ts";
 import { StoreDispatcher } from "./dispatch.ts";
-import type { StoreReply, StoreRequest } from "./store.ts";
+import { replyError, type StoreReply, type StoreRequest } from "./store.ts";
 
 const dispatcher = new StoreDispatcher();
 
@@ -25,14 +25,8 @@ async function handle({ id, op, args }: StoreRequest): Promise<void> {
   try {
     reply = { id, result: await dispatcher.run(op, args) };
   } catch (err) {
-    reply = { id, error: replyError(op, err) };
+    if (!(err instanceof CacheError)) console.error(`store worker: ${op} failed:`, err);
+    reply = { id, error: replyError(err) };
   }
   self.postMessage(reply);
-}
-
-function replyError(op: string, err: unknown): { code: StatusCode; message: string } {
-  const code = err instanceof CacheError ? err.code : Status.INTERNAL;
-  const message = err instanceof CacheError ? err.message : `store error: ${(err as Error)?.message ?? err}`;
-  if (!(err instanceof CacheError)) console.error(`store worker: ${op} failed:`, err);
-  return { code, message };
 }

@@ -108,30 +108,20 @@ export function ensureDir(dir: string, root: string): void {
  * new one, plus at most a temp file that start-up removes. Returns the bytes written.
  */
 export function writeFileAtomic(root: string, dir: string, name: string, parts: Uint8Array[]): number {
-  const tmp = `${dir}/${tempName(name)}`;
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(tmp, { write: true, createNew: true });
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-    ensureDir(dir, root);
-    file = Deno.openSync(tmp, { write: true, createNew: true });
-  }
-  let n: number;
+  const w = writeTemp(root, dir, name, parts);
   try {
     try {
-      n = writeParts(file, parts);
-      file.syncDataSync();
+      w.file.syncDataSync();
     } finally {
-      file.close();
+      w.file.close();
     }
-    Deno.renameSync(tmp, `${dir}/${name}`);
+    Deno.renameSync(w.tmp, `${dir}/${name}`);
   } catch (err) {
-    removeQuietly(tmp);
+    removeQuietly(w.tmp);
     throw err;
   }
   syncDir(dir);
-  return n;
+  return w.bytes;
 }
 
 /** A file written to its temp name, waiting for the flush and rename of a group commit. */

@@ -33,6 +33,7 @@ import {
   writeFrameHeader,
 } from "./frames.ts";
 import { FrameReader, type FrameSink } from "./reader.ts";
+import { join } from "../large_message.ts";
 import { HpackDecoder, HpackEncoder, HpackError } from "./hpack.ts";
 import { H2Stream, type StreamOwner } from "./stream.ts";
 
@@ -482,7 +483,7 @@ export class H2Connection implements FrameSink, StreamOwner {
     this.headerParts.push(last && this.headerParts.length === 0 ? fragment : fragment.slice());
     if (!last) return;
     const parts = this.headerParts;
-    const block = parts.length === 1 ? parts[0] : concat(parts, this.headerBytes);
+    const block = join(parts, this.headerBytes);
     const streamId = this.headerStream;
     const endStream = (this.headerFlags & Flag.END_STREAM) !== 0;
     this.headerStream = 0;
@@ -806,14 +807,4 @@ export class H2Connection implements FrameSink, StreamOwner {
     if (this.idleWaiters.length === 0) return;
     for (const w of this.idleWaiters.splice(0)) w();
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

@@ -50,11 +50,6 @@ export class FrameReader {
     this.state = expectPreface ? State.Preface : State.Header;
   }
 
-  /** True before the client preface has been read completely. */
-  get awaitingPreface(): boolean {
-    return this.state === State.Preface;
-  }
-
   /** Parse a chunk; throws {@link ConnectionError} on a framing violation. */
   push(chunk: Uint8Array): void {
     let pos = 0;
