@@ -6,10 +6,9 @@
  */
 import assert from "node:assert/strict";
 
-// deno-lint-ignore no-explicit-any
 export async function rejectsWith<E extends Error>(
   fn: () => Promise<unknown>,
-  type: new (...args: any[]) => E,
+  type: new (...args: never[]) => E,
 ): Promise<E> {
   try {
     await fn();
