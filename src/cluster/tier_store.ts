@@ -1,0 +1,235 @@
+/**
+ * The store of a cluster replica: the shared tier is the truth, this replica's memory and disk are
+ * caches of it.
+ *
+ * - Writes are write-through: a put, update or patch is acknowledged once its version record is
+ *   committed in the tier (the record's conditional write hands out the version, so two replicas never
+ *   give out the same one, whatever membership believes).
+ * - Reads look up the current record in the tier, then serve its blobs from the local cache when it
+ *   holds them. This is the rule that makes a local copy servable: blobs are immutable and every write
+ *   names a fresh one, so a local copy of the blob the current record names is exactly the current
+ *   bytes. Any replica can therefore answer any get, and a hot object read through N replicas is served
+ *   by N replicas (each fetches it from the tier once).
+ * - Deletes leave tombstones in the tier (versions never go backwards) and drop local copies.
+ *
+ * @module
+ */
+import { crc32 } from "node:zlib";
+import { CacheError, notFound, Status } from "../errors.ts";
+import type { Store, StoreUsage } from "../store/store.ts";
+import type {
+  Delta,
+  KeySelector,
+  ObjectBody,
+  ObjectStat,
+  StagedPayload,
+  StoredObject,
+} from "../store/types.ts";
+import type { BlobRef, VersionRecord } from "../tier/records.ts";
+import { BlobCache, type CachedFile } from "./blob_cache.ts";
+import { bodyOfBlob, nativeBlob, statOfRecord } from "./tier_codec.ts";
+
+/** What the store needs of the shared tier (implemented by `Tier` in src/tier). */
+export interface SharedTier {
+  /** Where the tier is, for logs (never credentials). */
+  readonly describe: string;
+  /** Check the bucket answers. */
+  probe(): Promise<void>;
+  /** Store a new base; resolves with the committed record. */
+  put(key: string, blob: BlobSource, base: { kind: "opaque" | "native"; rows?: number }): Promise<VersionRecord>;
+  /** Append a patch; NOT_FOUND without a live object. */
+  patch(key: string, data: Uint8Array): Promise<VersionRecord>;
+  /** The live record of `key`, or null (absent or deleted). */
+  head(key: string): Promise<VersionRecord | null>;
+  /** A blob's bytes as a stream. */
+  openBlob(blob: string): Promise<ReadableStream<Uint8Array>>;
+  /** Delete an exact key or every key under a prefix; resolves with how many live objects went. */
+  delete(selector: string, exact: boolean): Promise<number>;
+  /** Live records under a prefix (`""` for all). */
+  list(prefix: string): AsyncIterable<VersionRecord>;
+}
+
+/** A blob to upload: bytes, or a stream of known size and crc32. */
+export type BlobSource = Uint8Array | { size: number; crc32: number; open(): Promise<ReadableStream<Uint8Array>> };
+
+/** Limits of a replica's local caches. */
+export interface TierStoreOptions {
+  /** Local folder for cached blob files (the storage root's `.tier-cache`), or none. */
+  cacheDir?: string;
+  /** Memory for cached blobs. */
+  memoryBytes: number;
+  /** Disk for cached blob files. */
+  diskBytes: number;
+}
+
+/** Blobs at least this large are cached as files (and streamed on get), when there is a folder. */
+const FILE_THRESHOLD = 4 * 1024 * 1024;
+
+/** A {@link Store} whose truth is the shared tier. */
+export class TierStore implements Store {
+  readonly #cache: BlobCache;
+  #puts = 0;
+  #patches = 0;
+  #deletes = 0;
+  #gets = 0;
+
+  constructor(private readonly tier: SharedTier, options: TierStoreOptions) {
+    this.#cache = new BlobCache({
+      dir: options.cacheDir,
+      memoryBytes: options.memoryBytes,
+      diskBytes: options.diskBytes,
+      fileThreshold: FILE_THRESHOLD,
+    });
+  }
+
+  async open(): Promise<string> {
+    await this.#cache.open();
+    await this.tier.probe();
+    return `shared tier ${this.tier.describe}`;
+  }
+
+  async put(key: string, body: ObjectBody | StagedPayload): Promise<ObjectStat> {
+    let record: VersionRecord;
+    if (body.type === "staged") {
+      record = await this.tier.put(key, stagedSource(body), { kind: "opaque" });
+      const kept = await this.#cache.keepFile(record.base!.blob, body.path, body.dataOffset, body.length, body.crc32)
+        .catch(() => false);
+      if (!kept) await Deno.remove(body.path).catch(() => {});
+    } else if (body.type === "opaque") {
+      record = await this.tier.put(key, body.data, { kind: "opaque" });
+      this.#cache.keepBytes(record.base!.blob, body.data);
+    } else {
+      const blob = nativeBlob(body);
+      record = await this.tier.put(key, blob, { kind: "native", rows: body.rows });
+      this.#cache.keepBytes(record.base!.blob, blob);
+    }
+    this.#puts++;
+    return statOfRecord(record);
+  }
+
+  async patch(key: string, data: Uint8Array): Promise<ObjectStat> {
+    const record = await this.tier.patch(key, data);
+    this.#cache.keepBytes(record.patches[record.patches.length - 1].blob, data);
+    this.#patches++;
+    return statOfRecord(record);
+  }
+
+  async get(key: string): Promise<StoredObject> {
+    const record = await this.tier.head(key);
+    if (!record?.base) throw notFound(`object ${key} not found`);
+    this.#gets++;
+    const base = record.base;
+    const [baseCopy, ...patchCopies] = await Promise.all([
+      this.#local(base),
+      ...record.patches.map((p) => this.#local(p)),
+    ]);
+    const deltas: Delta[] = record.patches.map((p, i) => ({ version: p.version, data: patchCopies[i] as Uint8Array }));
+    if (!(baseCopy instanceof Uint8Array)) {
+      const f = baseCopy as CachedFile;
+      return {
+        key,
+        baseVersion: base.version,
+        body: { type: "file", path: f.path, ino: f.ino, offset: f.offset, length: f.length, crc32: f.crc32 },
+        deltas,
+      };
+    }
+    return { key, baseVersion: base.version, body: bodyOfBlob(base.kind, baseCopy, base.version, key), deltas };
+  }
+
+  async stat(key: string): Promise<ObjectStat | null> {
+    const record = await this.tier.head(key);
+    return record?.base ? statOfRecord(record) : null;
+  }
+
+  async list(sel: KeySelector): Promise<ObjectStat[]> {
+    if (sel.exact) {
+      const stat = await this.stat(sel.value);
+      return stat ? [stat] : [];
+    }
+    const out: ObjectStat[] = [];
+    for await (const record of this.tier.list(sel.value)) if (record.base) out.push(statOfRecord(record));
+    return out;
+  }
+
+  async delete(sel: KeySelector): Promise<number> {
+    const n = await this.tier.delete(sel.value, sel.exact);
+    this.#cache.forget(sel.value === "" ? "data/" : `data/${sel.value}${sel.exact ? "/" : "/"}`);
+    this.#deletes++;
+    return n;
+  }
+
+  usage(): Promise<StoreUsage> {
+    const u = this.#cache.usage();
+    return Promise.resolve({
+      residentBytes: u.memoryBytes,
+      residentObjects: u.memoryBlobs,
+      // The tier is shared: this replica does not count its objects (ListFlights does).
+      objects: u.memoryBlobs + u.diskBlobs,
+      counters: {
+        puts: this.#puts,
+        patches: this.#patches,
+        deletes: this.#deletes,
+        gets: this.#gets,
+        hits: this.#cache.counters.hits,
+        misses: this.#cache.counters.misses,
+        tierFetchedBytes: this.#cache.counters.fetchedBytes,
+        diskCacheBytes: u.diskBytes,
+      },
+    });
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** The local copy of a blob the current record names (fetched from the tier when missing). */
+  #local(ref: BlobRef): Promise<Uint8Array | CachedFile> {
+    return this.#cache.get(ref.blob, {
+      size: ref.size,
+      crc32: ref.crc32,
+      open: () => this.tier.openBlob(ref.blob),
+    }).catch((err) => {
+      if (err instanceof CacheError) throw err;
+      throw new CacheError(Status.UNAVAILABLE, `shared tier read failed: ${(err as Error).message}`);
+    });
+  }
+}
+
+/** A staged upload's payload as a stream from its file. */
+function stagedSource(staged: StagedPayload): BlobSource {
+  return {
+    size: staged.length,
+    crc32: staged.crc32,
+    async open() {
+      const file = await Deno.open(staged.path, { read: true });
+      await file.seek(staged.dataOffset, Deno.SeekMode.Start);
+      let left = staged.length;
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (left === 0) {
+            file.close();
+            controller.close();
+            return;
+          }
+          const buf = new Uint8Array(Math.min(left, 8 << 20));
+          const n = await file.read(buf);
+          if (n === null) {
+            file.close();
+            controller.error(new Error("staging file is shorter than the upload"));
+            return;
+          }
+          left -= n;
+          controller.enqueue(buf.subarray(0, n));
+        },
+        cancel() {
+          file.close();
+        },
+      });
+    },
+  };
+}
+
+/** crc32 of bytes (for blobs uploaded from memory). */
+export function crcOfBytes(data: Uint8Array): number {
+  return crc32(data) >>> 0;
+}
