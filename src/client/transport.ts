@@ -27,10 +27,14 @@ import {
   UnavailableError,
 } from "./errors.ts";
 import { FrameDecoder, type FrameEvent, framePrefix } from "./framing.ts";
-import { type ByteChannel, DenoChannel, NodeChannel } from "../transport/h2/channel.ts";
-import { H2Connection } from "../transport/h2/connection.ts";
-import { H2Error } from "../transport/h2/frames.ts";
-import type { H2Stream } from "../transport/h2/stream.ts";
+import {
+  type ByteChannel,
+  DenoChannel,
+  H2ClientConnection,
+  H2Error,
+  type H2Stream,
+  NodeChannel,
+} from "../h2/mod.ts";
 
 /** Response headers or trailers: lower-case names, repeated headers joined with ", ". */
 export type Metadata = Record<string, string>;
@@ -368,8 +372,8 @@ export class Channel {
   bytesSent = 0;
   /** The last connection-level error, for messages. */
   lastError: Error | undefined;
-  private conn: H2Connection | null = null;
-  private connecting: Promise<H2Connection> | null = null;
+  private conn: H2ClientConnection | null = null;
+  private connecting: Promise<H2ClientConnection> | null = null;
   private readonly active = new Set<ClientCall>();
   private closed = false;
 
@@ -442,11 +446,11 @@ export class Channel {
     this.conn?.channel.setRef?.(on);
   }
 
-  private drop(conn: H2Connection): void {
+  private drop(conn: H2ClientConnection): void {
     if (this.conn === conn) this.conn = null;
   }
 
-  private connect(options: CallOptions): Promise<H2Connection> {
+  private connect(options: CallOptions): Promise<H2ClientConnection> {
     if (this.closed) return Promise.reject(new CancelledError("client closed"));
     const c = this.conn;
     if (c && !c.closed && !c.goawayReceived) return Promise.resolve(c);
@@ -464,7 +468,7 @@ export class Channel {
     );
   }
 
-  private async open(): Promise<H2Connection> {
+  private async open(): Promise<H2ClientConnection> {
     const ep = this.endpoint;
     const streamWindow = Math.min(this.options.streamWindowBytes ?? 16 * 1024 * 1024, 2 ** 31 - 1);
     const connWindow = Math.min(this.options.connectionWindowBytes ?? 64 * 1024 * 1024, 2 ** 31 - 1);
@@ -479,8 +483,7 @@ export class Channel {
       if (err instanceof CacheClientError) throw err;
       throw new UnavailableError(`cannot connect to ${ep.uri}: ${(err as Error).message}`, { cause: err });
     }
-    const conn = new H2Connection(channel, {
-      role: "client",
+    const conn = new H2ClientConnection(channel, {
       streamWindow,
       connectionWindow: Math.max(connWindow, streamWindow),
       maxFrameSize: 1024 * 1024,

@@ -18,10 +18,15 @@ import {
 import { LargeMessage } from "./large_message.ts";
 import { CacheError, Status } from "../errors.ts";
 import type { Principal } from "../auth/auth.ts";
-import { type ByteChannel, DenoChannel, NodeChannel } from "./h2/channel.ts";
-import { H2Connection } from "./h2/connection.ts";
-import { H2Error } from "./h2/frames.ts";
-import type { H2Stream } from "./h2/stream.ts";
+import {
+  type ByteChannel,
+  DenoChannel,
+  type H2Connection,
+  H2Error,
+  H2ServerConnection,
+  type H2Stream,
+  NodeChannel,
+} from "../h2/mod.ts";
 
 /** Request headers: lower-case names, repeated headers joined with ", ". */
 export type RequestHeaders = Readonly<Record<string, string | undefined>>;
@@ -199,7 +204,7 @@ export class GrpcServer {
     }
     this.stats.connectionsAccepted++;
     const window = Math.min(this.options.windowBytes ?? 16 * 1024 * 1024, 2 ** 31 - 1);
-    const connection = new H2Connection(channel, {
+    const connection = new H2ServerConnection(channel, {
       streamWindow: window,
       connectionWindow: Math.min(Math.max(window * 4, 64 * 1024 * 1024), 2 ** 31 - 1),
       maxFrameSize: 1024 * 1024,

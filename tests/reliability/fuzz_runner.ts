@@ -41,7 +41,7 @@ import {
   validateRecordBatch,
 } from "../../src/arrow/mod.ts";
 import { MessageDecoder, parseGrpcTimeout } from "../../src/transport/framing.ts";
-import { FrameReader } from "../../src/transport/h2/reader.ts";
+import { FrameReader } from "../../src/h2/reader.ts";
 import { Authenticator } from "../../src/auth/auth.ts";
 import { objectPaths } from "../../src/store/fs/layout.ts";
 import { concat, enc } from "./helpers.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FrameReader } from "../../src/transport/h2/reader.ts";
+import { FrameReader } from "../../src/h2/reader.ts";
 import { LargeMessage } from "../../src/transport/large_message.ts";
 import {
   encodeGrpcMessage,
