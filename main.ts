@@ -4,7 +4,7 @@
  * @module
  */
 import { ConfigError, parseCommand } from "./src/config/mod.ts";
-import { type RunningServer, startServer } from "./src/server.ts";
+import { type RunningServer, startServer } from "./src/server/mod.ts";
 import { log } from "./src/log.ts";
 
 async function main(): Promise<number> {

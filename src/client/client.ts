@@ -7,8 +7,8 @@
  * @module
  */
 import { type Table, tableFromIPC } from "apache-arrow";
-import { type Endpoint, parseEndpoint } from "./endpoint.ts";
-import { type CallOptions, Channel, type ClientCall, type TlsOptions } from "./transport.ts";
+import { type Endpoint, parseEndpoint } from "../grpc/endpoint.ts";
+import { type CallOptions, Channel, type ClientCall, type TlsOptions } from "../grpc/mod.ts";
 import { CacheClientError, InvalidArgumentError, NotFoundError, Status } from "./errors.ts";
 import {
   decodeFlightDataReply,

@@ -10,7 +10,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import type { ClientCall } from "./transport.ts";
+import type { ClientCall } from "../grpc/mod.ts";
 import { CacheClientError, Status } from "./errors.ts";
 import { decodePutResult, type FlightDescriptor, type ObjectRef } from "./flight.ts";
 import { opaqueRowMessage, opaqueSchemaMessage } from "./upload.ts";

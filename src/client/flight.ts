@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { fields, ProtoWriter } from "../protocol/protobuf.ts";
+import { fields, ProtoWriter } from "../flight/protobuf.ts";
 import {
   decodeDescriptor,
   decodeFlightData,
@@ -17,8 +17,8 @@ import {
   encodeFlightDataPrefix,
   type FlightData,
   type FlightDescriptor,
-} from "../protocol/messages.ts";
-import { decodeObjectRef, type ObjectRef } from "../protocol/object_ref.ts";
+} from "../flight/messages.ts";
+import { decodeObjectRef, type ObjectRef } from "../flight/object_ref.ts";
 import { badReply } from "./errors.ts";
 
 export { DescriptorType, type FlightData, type FlightDescriptor, type ObjectRef };

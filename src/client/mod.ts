@@ -38,10 +38,10 @@ export {
   UnauthenticatedError,
   UnavailableError,
 } from "./errors.ts";
-export { DEFAULT_CACHE_PORT, type Endpoint, parseEndpoint } from "./endpoint.ts";
+export { DEFAULT_PORT as DEFAULT_CACHE_PORT, type Endpoint, parseEndpoint } from "../grpc/endpoint.ts";
 export type { DownloadResult, Progress, TransferOptions } from "./files.ts";
 export type { ColumnInfo, ObjectInfo } from "./info.ts";
 export type { Patch } from "./reply.ts";
 export type { ByteSink, StreamedObject } from "./stream_reply.ts";
-export type { TlsOptions } from "./transport.ts";
-export type { ObjectRef } from "../protocol/object_ref.ts";
+export type { TlsOptions } from "../grpc/mod.ts";
+export type { ObjectRef } from "../flight/object_ref.ts";

@@ -20,8 +20,9 @@ import {
   type SchemaInfo,
   validateRecordBatch,
 } from "../arrow/mod.ts";
+import { concat } from "../bytes.ts";
 import { EOS_MARKER } from "../arrow/encode.ts";
-import type { FlightData } from "../protocol/messages.ts";
+import type { FlightData } from "../flight/messages.ts";
 import { badReply } from "./errors.ts";
 import { type ReplyRow, replyRows, type RowLayout, rowLayout } from "./rows.ts";
 
@@ -183,13 +184,5 @@ export function nativeIpcStream(
     parts.push(frameMessage(header), body);
   }
   parts.push(EOS_MARKER);
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concat(parts);
 }

@@ -23,7 +23,7 @@ import {
 } from "../arrow/mod.ts";
 import { badReply, CacheClientError, Status } from "./errors.ts";
 import { decodeFlightDataReply } from "./flight.ts";
-import type { FrameEvent } from "./framing.ts";
+import type { MessageEvent } from "../grpc/mod.ts";
 import { type ReplyRow, replyRows, type RowLayout, rowLayout } from "./rows.ts";
 import { nativeVersion } from "./reply.ts";
 
@@ -123,7 +123,7 @@ class ReplyStreamer {
 
   constructor(private readonly sink: ByteSink, private readonly options: StreamReplyOptions) {}
 
-  async event(e: FrameEvent): Promise<void> {
+  async event(e: MessageEvent): Promise<void> {
     switch (e.type) {
       case "message": {
         const fd = decodeFlightDataReply(e.data);
@@ -450,7 +450,7 @@ class ReplyStreamer {
  * an Arrow IPC stream.
  */
 export async function streamReply(
-  events: AsyncIterable<FrameEvent>,
+  events: AsyncIterable<MessageEvent>,
   sink: ByteSink,
   options: StreamReplyOptions = {},
 ): Promise<StreamedObject> {

@@ -15,9 +15,9 @@
  * @module
  */
 import { CacheError, invalidArgument, notFound, Status } from "../errors.ts";
-import { decodeUtf8 } from "../protocol/messages.ts";
-import { fields, ProtoWriter, WireType } from "../protocol/protobuf.ts";
-import type { GrpcCall, GrpcServer } from "../transport/grpc_server.ts";
+import { decodeUtf8 } from "../flight/messages.ts";
+import { fields, ProtoWriter, WireType } from "../flight/protobuf.ts";
+import type { GrpcCall, GrpcServer } from "../grpc/mod.ts";
 
 /** `grpc.health.v1.HealthCheckResponse.ServingStatus`. */
 export const ServingStatus = {

@@ -16,7 +16,7 @@
  */
 import { CacheError, Status } from "../errors.ts";
 import type { Store, StoreUsage } from "../store/store.ts";
-import type { GrpcServer, Handler } from "../transport/grpc_server.ts";
+import type { GrpcServer, Handler } from "../grpc/mod.ts";
 import { HealthService, ServingStatus, servingStatusName } from "./health.ts";
 import { CallMetrics } from "./metrics.ts";
 import { CallTelemetry } from "./otel.ts";

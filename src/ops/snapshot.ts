@@ -7,7 +7,7 @@
  */
 import type { StoreUsage } from "../store/store.ts";
 import type { ObjectStat } from "../store/types.ts";
-import type { TransportStats } from "../transport/grpc_server.ts";
+import type { TransportStats } from "../grpc/mod.ts";
 
 /** Size of a group of objects (an application or a session). */
 export interface GroupSize {

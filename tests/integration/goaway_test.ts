@@ -3,7 +3,7 @@
  * (field notes; denoland/deno#36788): Node http2 clients that send GOAWAY
  * while a stream is open, hundreds of times. Deno's node:http2 server died
  * within about 400 such cycles (nghttp2 assertion, exit 134); our own HTTP/2
- * (src/transport/h2) treats GOAWAY as "no new streams" and must stay up.
+ * (src/h2) treats GOAWAY as "no new streams" and must stay up.
  */
 import assert from "node:assert/strict";
 import { startServer } from "../helpers/server.ts";

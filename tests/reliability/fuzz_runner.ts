@@ -25,10 +25,10 @@ import {
   decodeDescriptor,
   decodeFlightData,
   decodeHandshakeRequest,
-} from "../../src/protocol/messages.ts";
-import { readUpload } from "../../src/protocol/upload.ts";
-import { parseTicket } from "../../src/protocol/tickets.ts";
-import { parseObjectKey, parsePutPath, parseSelector } from "../../src/protocol/keys.ts";
+} from "../../src/flight/messages.ts";
+import { readUpload } from "../../src/server/upload.ts";
+import { parseTicket } from "../../src/flight/tickets.ts";
+import { parseObjectKey, parsePutPath, parseSelector } from "../../src/flight/keys.ts";
 import {
   dictionarySchema,
   IpcError,
@@ -40,8 +40,8 @@ import {
   type SchemaInfo,
   validateRecordBatch,
 } from "../../src/arrow/mod.ts";
-import { MessageDecoder, parseGrpcTimeout } from "../../src/transport/framing.ts";
-import { FrameReader } from "../../src/transport/h2/reader.ts";
+import { parseGrpcTimeout, RequestDecoder } from "../../src/grpc/mod.ts";
+import { FrameReader } from "../../src/h2/reader.ts";
 import { Authenticator } from "../../src/auth/auth.ts";
 import { objectPaths } from "../../src/store/fs/layout.ts";
 import { concat, enc } from "./helpers.ts";
@@ -320,7 +320,7 @@ run(
       });
       let all = concat(framed);
       if (kind === "truncated" && all.length) all = all.subarray(0, all.length - 1);
-      const d = new MessageDecoder(400);
+      const d = new RequestDecoder(400);
       const got: Uint8Array[] = [];
       let pos = 0;
       let c = 0;

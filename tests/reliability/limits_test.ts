@@ -39,7 +39,7 @@ import {
 } from "./helpers.ts";
 import { FLAGS } from "../../src/cli/help.ts";
 import { collect, connect, statusOf } from "../helpers/flight_client.ts";
-import { GrpcServer } from "../../src/transport/grpc_server.ts";
+import { GrpcServer } from "../../src/grpc/mod.ts";
 import type net from "node:net";
 
 Deno.test({

@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { startServer } from "../helpers/server.ts";
-import { Channel } from "../../src/client/transport.ts";
-import { parseEndpoint } from "../../src/client/endpoint.ts";
+import { Channel } from "../../src/grpc/mod.ts";
+import { parseEndpoint } from "../../src/grpc/endpoint.ts";
 import {
   bytesMessage,
   concat,

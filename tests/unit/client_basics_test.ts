@@ -15,7 +15,7 @@ import {
   UnauthenticatedError,
   UnavailableError,
 } from "../../src/client/mod.ts";
-import { encodeGrpcMessage } from "../../src/transport/framing.ts";
+import { encodeGrpcMessage } from "../../src/grpc/mod.ts";
 import { renderProgress } from "../../src/cli/progress.ts";
 import { formatList, formatTable } from "../../src/cli/admin_format.ts";
 
@@ -30,6 +30,9 @@ Deno.test("parseEndpoint: schemes, aliases, IPv6, default port, errors", () => {
   assert.equal(parseEndpoint("grpcs://cache.example:443").uri, "grpc+tls://cache.example:443");
   assert.equal(parseEndpoint("grpc+tls://cache.example:443").tls, true);
   assert.equal(parseEndpoint("grpc+tcp://h:1").uri, "grpc://h:1");
+  // One parser with the config: http and https are accepted too.
+  assert.equal(parseEndpoint("http://h:1").uri, "grpc://h:1");
+  assert.equal(parseEndpoint("https://h").uri, "grpc+tls://h:9090");
   assert.equal(parseEndpoint("localhost:7000").uri, "grpc://localhost:7000");
   assert.equal(parseEndpoint("grpc://h").port, 9090);
   assert.equal(parseEndpoint("GRPC://h:5/").uri, "grpc://h:5");
@@ -37,7 +40,7 @@ Deno.test("parseEndpoint: schemes, aliases, IPv6, default port, errors", () => {
   assert.equal(v6.host, "::1");
   assert.equal(v6.authority, "[::1]:9090");
   for (
-    const bad of ["http://h:1", "grpc://", "grpc://h:0", "grpc://h:70000", "grpc://::1:5", "grpc://h:1/x"]
+    const bad of ["ftp://h:1", "grpc://", "grpc://h:0", "grpc://h:70000", "grpc://::1:5", "grpc://h:1/x"]
   ) {
     assert.throws(() => parseEndpoint(bad), InvalidArgumentError, bad);
   }

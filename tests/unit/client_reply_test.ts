@@ -6,9 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
-import { buildReply, type FlightDataParts } from "../../src/protocol/replies.ts";
+import { buildReply, type FlightDataParts } from "../../src/server/replies.ts";
 import type { StoredObject } from "../../src/store/types.ts";
-import { encodeFlightDataPrefix } from "../../src/protocol/messages.ts";
+import { encodeFlightDataPrefix } from "../../src/flight/messages.ts";
 import {
   encodeReadRow,
   NATIVE_FORMAT,
@@ -19,7 +19,7 @@ import {
   readIpcStream,
   withSchemaMetadata,
 } from "../../src/arrow/mod.ts";
-import { FrameDecoder, type FrameEvent, framePrefix } from "../../src/client/framing.ts";
+import { type MessageEvent, messagePrefix, replyDecoder } from "../../src/grpc/mod.ts";
 import { decodeFlightDataReply } from "../../src/client/flight.ts";
 import { classifyRows, type GetReply, nativeIpcStream, ReplyReader } from "../../src/client/reply.ts";
 import { streamReply } from "../../src/client/stream_reply.ts";
@@ -59,7 +59,7 @@ function wire(messages: FlightDataParts[]): Uint8Array {
       if (!(p instanceof Uint8Array)) throw new Error("in-memory objects only");
       return p;
     });
-    parts.push(framePrefix(bytes.reduce((n, p) => n + p.length, 0)), ...bytes);
+    parts.push(messagePrefix(bytes.reduce((n, p) => n + p.length, 0)), ...bytes);
   }
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;
@@ -71,10 +71,10 @@ function wire(messages: FlightDataParts[]): Uint8Array {
 }
 
 /** Decode a byte stream into frame events, cutting it at random places. */
-function events(bytes: Uint8Array, streamAbove: number, seed: number, maxChunk = 70_000): FrameEvent[] {
-  const d = new FrameDecoder(2 ** 31, streamAbove);
+function events(bytes: Uint8Array, streamAbove: number, seed: number, maxChunk = 70_000): MessageEvent[] {
+  const d = replyDecoder(2 ** 31, streamAbove);
   const next = rng(seed);
-  const out: FrameEvent[] = [];
+  const out: MessageEvent[] = [];
   let pos = 0;
   while (pos < bytes.length) {
     const n = 1 + Math.floor(next() * maxChunk);
@@ -85,7 +85,7 @@ function events(bytes: Uint8Array, streamAbove: number, seed: number, maxChunk =
   return out;
 }
 
-async function* iter(list: FrameEvent[]): AsyncGenerator<FrameEvent> {
+async function* iter(list: MessageEvent[]): AsyncGenerator<MessageEvent> {
   for (const e of list) yield e;
 }
 
@@ -281,12 +281,7 @@ Deno.test("malformed replies are INTERNAL errors, never crashes", async () => {
     (e: unknown) => e instanceof CacheClientError && e.codeName === "INTERNAL",
   );
   // A stream cut inside a message leaves the decoder partial.
-  const d = new FrameDecoder(2 ** 31, 0);
+  const d = replyDecoder(2 ** 31, 0);
   d.push(wire(bad).subarray(0, 40));
   assert.equal(d.partial, true);
-});
-
-Deno.test("FrameDecoder: size limit is checked on the prefix", () => {
-  const d = new FrameDecoder(10);
-  assert.throws(() => d.push(framePrefix(11)), (e: unknown) => e instanceof CacheClientError && e.code === 8);
 });

@@ -1,13 +1,13 @@
 /**
- * The HTTP/2 connection (src/transport/h2) driven frame by frame over an
+ * The HTTP/2 connection (src/h2/connection.ts, server.ts, client.ts) driven frame by frame over an
  * in-memory channel: protocol errors end in the right GOAWAY or RST_STREAM,
  * flow control holds, and random frames never throw anything but a clean
  * connection close.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { ByteChannel } from "../../src/transport/h2/channel.ts";
-import { H2Connection } from "../../src/transport/h2/connection.ts";
+import { H2ClientConnection } from "../../src/h2/client.ts";
+import { H2ServerConnection } from "../../src/h2/server.ts";
 import {
   CLIENT_PREFACE,
   Flag,
@@ -16,84 +16,16 @@ import {
   H2Error,
   settingsFrame,
   windowUpdateFrame,
-} from "../../src/transport/h2/frames.ts";
-import { HpackDecoder, HpackEncoder } from "../../src/transport/h2/hpack.ts";
-import type { H2Stream } from "../../src/transport/h2/stream.ts";
-
-/** A channel fed by the test; what the connection writes is parsed back into frames. */
-class MemoryChannel implements ByteChannel {
-  readonly remote = "memory:1";
-  readonly written: Uint8Array[] = [];
-  private readonly input: Uint8Array[] = [];
-  private ended = false;
-  private waiter: (() => void) | null = null;
-  closed = false;
-  writeClosed = false;
-
-  feed(...chunks: Uint8Array[]): void {
-    this.input.push(...chunks);
-    this.waiter?.();
-  }
-
-  end(): void {
-    this.ended = true;
-    this.waiter?.();
-  }
-
-  async read(buffer: Uint8Array): Promise<number | null> {
-    while (this.input.length === 0) {
-      if (this.ended || this.closed) return null;
-      await new Promise<void>((r) => (this.waiter = r));
-      this.waiter = null;
-    }
-    const c = this.input[0];
-    const n = Math.min(c.length, buffer.length);
-    buffer.set(c.subarray(0, n));
-    if (n === c.length) this.input.shift();
-    else this.input[0] = c.subarray(n);
-    return n;
-  }
-
-  write(bytes: Uint8Array): Promise<void> {
-    if (this.closed) return Promise.reject(new Error("closed"));
-    this.written.push(bytes.slice());
-    return Promise.resolve();
-  }
-
-  closeWrite(): Promise<void> {
-    this.writeClosed = true;
-    return Promise.resolve();
-  }
-
-  close(): void {
-    this.closed = true;
-    this.waiter?.();
-  }
-
-  /** Frames written so far. */
-  frames(): { type: number; flags: number; stream: number; payload: Uint8Array }[] {
-    const all = new Uint8Array(this.written.reduce((n, w) => n + w.length, 0));
-    let o = 0;
-    for (const w of this.written) {
-      all.set(w, o);
-      o += w.length;
-    }
-    const out = [];
-    for (let p = 0; p + 9 <= all.length;) {
-      const len = (all[p] << 16) | (all[p + 1] << 8) | all[p + 2];
-      out.push({
-        type: all[p + 3],
-        flags: all[p + 4],
-        stream: new DataView(all.buffer, p + 5, 4).getUint32(0) & 0x7fffffff,
-        payload: all.subarray(p + 9, p + 9 + len),
-      });
-      p += 9 + len;
-    }
-    return out;
-  }
-}
+} from "../../src/h2/frames.ts";
+import { HpackDecoder, HpackEncoder } from "../../src/h2/hpack.ts";
+import type { H2Stream } from "../../src/h2/stream.ts";
+import { channelPair, MemoryChannel } from "../helpers/memory_channel.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
+/** Wait until `done()` holds (up to 2 s): on a loaded machine one tick may not be enough for a write. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !done(); i++) await tick();
+}
 const encoder = new HpackEncoder();
 
 function request(streamId: number, endStream = false, path = "/svc/Method"): Uint8Array {
@@ -110,7 +42,7 @@ function request(streamId: number, endStream = false, path = "/svc/Method"): Uin
 function start(onStream: (s: H2Stream) => void = () => {}, streamWindow = 1 << 20) {
   const channel = new MemoryChannel();
   const errors: string[] = [];
-  const conn = new H2Connection(channel, {
+  const conn = new H2ServerConnection(channel, {
     streamWindow,
     connectionWindow: 4 << 20,
     maxFrameSize: 1 << 20,
@@ -145,7 +77,7 @@ Deno.test("h2: settings exchange, a request with a body, a response with trailer
     };
   });
   channel.feed(request(1), frame(FrameType.DATA, Flag.END_STREAM, 1, new Uint8Array([1, 2, 3])));
-  await tick();
+  await until(() => channel.frames().some((f) => f.type === FrameType.DATA));
   assert.ok(ended);
   assert.deepEqual(received, [new Uint8Array([1, 2, 3])]);
   const frames = channel.frames();
@@ -156,7 +88,7 @@ Deno.test("h2: settings exchange, a request with a body, a response with trailer
     channel.frames().filter((f) => f.type === FrameType.DATA).reduce((n, f) => n + f.payload.length, 0);
   assert.equal(sent(), 65_535);
   channel.feed(windowUpdateFrame(0, 1 << 20), windowUpdateFrame(1, 1 << 20));
-  await tick();
+  await until(() => channel.frames().at(-1)?.type === FrameType.HEADERS);
   assert.equal(sent(), 100_000);
   const last = channel.frames().at(-1)!;
   assert.equal(last.type, FrameType.HEADERS);
@@ -219,7 +151,7 @@ Deno.test("h2: protocol violations answer GOAWAY with the right code", async () 
 Deno.test("h2: a bad preface closes the connection; stream limits refuse extra streams", async () => {
   {
     const channel = new MemoryChannel();
-    const conn = new H2Connection(channel, {
+    const conn = new H2ServerConnection(channel, {
       streamWindow: 1 << 20,
       connectionWindow: 4 << 20,
       maxFrameSize: 1 << 20,
@@ -357,33 +289,6 @@ Deno.test("h2: a written view is released once the socket has it, or when its st
   await running;
 });
 
-/** Two channels wired to each other: what one writes, the other reads. */
-function channelPair(): [MemoryChannel, MemoryChannel] {
-  const a = new MemoryChannel();
-  const b = new MemoryChannel();
-  a.write = (bytes) => {
-    if (a.closed) return Promise.reject(new Error("closed"));
-    b.feed(bytes.slice());
-    return Promise.resolve();
-  };
-  b.write = (bytes) => {
-    if (b.closed) return Promise.reject(new Error("closed"));
-    a.feed(bytes.slice());
-    return Promise.resolve();
-  };
-  const closeA = a.close.bind(a);
-  const closeB = b.close.bind(b);
-  a.close = () => {
-    closeA();
-    b.end();
-  };
-  b.close = () => {
-    closeB();
-    a.end();
-  };
-  return [a, b];
-}
-
 Deno.test("h2 client role: request with a body, reply with trailers, flow control both ways, GOAWAY", async () => {
   const [clientSide, serverSide] = channelPair();
   const options = {
@@ -393,7 +298,7 @@ Deno.test("h2 client role: request with a body, reply with trailers, flow contro
     maxConcurrentStreams: 8,
     maxHeaderListSize: 16 * 1024,
   };
-  const server = new H2Connection(serverSide, {
+  const server = new H2ServerConnection(serverSide, {
     ...options,
     onStream: (s) => {
       let got = 0;
@@ -408,7 +313,7 @@ Deno.test("h2 client role: request with a body, reply with trailers, flow contro
       };
     },
   });
-  const client = new H2Connection(clientSide, { ...options, role: "client" });
+  const client = new H2ClientConnection(clientSide, options);
   const running = [server.run(), client.run()];
   const stream = client.request([[":method", "POST"], [":path", "/x"], ["content-type", "application/grpc"]]);
   const headers: Record<string, string>[] = [];

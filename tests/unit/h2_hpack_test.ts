@@ -1,5 +1,5 @@
 /**
- * HPACK (src/transport/h2/hpack.ts, huffman.ts): the RFC 7541 Appendix C
+ * HPACK (src/h2/hpack.ts, huffman.ts): the RFC 7541 Appendix C
  * examples byte for byte, the Huffman table against rows of RFC 7541
  * Appendix B, 300 header blocks written by an independent encoder (Python
  * hpack, tests/vectors/hpack_huffman.json) decoded in sequence with one
@@ -8,12 +8,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import {
-  HpackDecoder,
-  HpackEncoder,
-  HpackError,
-  HpackHeaderListTooLarge,
-} from "../../src/transport/h2/hpack.ts";
+import { HpackDecoder, HpackEncoder, HpackError, HpackHeaderListTooLarge } from "../../src/h2/hpack.ts";
 import {
   HUFFMAN_CODES,
   HUFFMAN_LENGTHS,
@@ -21,7 +16,7 @@ import {
   huffmanEncode,
   huffmanLength,
   huffmanMaxDecoded,
-} from "../../src/transport/h2/huffman.ts";
+} from "../../src/h2/huffman.ts";
 
 const hex = (s: string) =>
   new Uint8Array((s.replace(/\s+/g, "").match(/../g) ?? []).map((b) => parseInt(b, 16)));

@@ -8,7 +8,7 @@
  */
 import { crc32 } from "node:zlib";
 import { dataLoss, notFound } from "../errors.ts";
-import type { ByteSource } from "../transport/grpc_server.ts";
+import type { ByteSource } from "../grpc/mod.ts";
 import type { FileBody } from "../store/types.ts";
 
 /** Bytes read per chunk. */

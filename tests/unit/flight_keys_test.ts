@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { newObjectKey, parseObjectKey, parsePutPath, parseSelector } from "../../src/protocol/keys.ts";
-import { parseTicket, parseVersion } from "../../src/protocol/tickets.ts";
+import { newObjectKey, parseObjectKey, parsePutPath, parseSelector } from "../../src/flight/keys.ts";
+import { parseTicket, parseVersion } from "../../src/flight/tickets.ts";
 import { CacheError, Status } from "../../src/errors.ts";
 
 const enc = new TextEncoder();

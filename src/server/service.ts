@@ -6,7 +6,7 @@
  */
 import { encodeSchemaForFlight, READ_SCHEMA_HEADER } from "../arrow/mod.ts";
 import { CacheError, invalidArgument, Status, unimplemented } from "../errors.ts";
-import type { GrpcCall, GrpcServer } from "../transport/grpc_server.ts";
+import type { GrpcCall, GrpcServer } from "../grpc/mod.ts";
 import type { Store } from "../store/store.ts";
 import type { ObjectBody, ObjectStat } from "../store/types.ts";
 import {
@@ -19,17 +19,20 @@ import {
   encodeBytesMessage,
   encodeFlightInfo,
   type FlightDescriptor,
-} from "./messages.ts";
-import { checkPart, newObjectKey, parseObjectKey, parsePutPath, parseSelector } from "./keys.ts";
-import { parseTicket } from "./tickets.ts";
-import { encodeLegacyMetadata, encodeObjectRef } from "./object_ref.ts";
+} from "../flight/messages.ts";
+import { checkPart, newObjectKey, parseObjectKey, parsePutPath, parseSelector } from "../flight/keys.ts";
+import { parseTicket } from "../flight/tickets.ts";
+import { encodeLegacyMetadata, encodeObjectRef } from "../flight/object_ref.ts";
 import { readUpload } from "./upload.ts";
 import type { Stager } from "./payload.ts";
 import { buildReply } from "./replies.ts";
 import { log, logEnabled } from "../log.ts";
-import { LargeMessage } from "../transport/large_message.ts";
-import { Authenticator, authorizeApp, mayAccess } from "../auth/auth.ts";
-import { decodeBasicAuth, decodeHandshakeRequest, encodeHandshakeResponse } from "./messages.ts";
+import { LargeMessage } from "../grpc/large_message.ts";
+import { Authenticator, authorizeApp, mayAccess, type Principal } from "../auth/auth.ts";
+import { decodeBasicAuth, decodeHandshakeRequest, encodeHandshakeResponse } from "../flight/messages.ts";
+
+/** A Flight call: when authentication is on, the server's hook is the {@link Authenticator}'s. */
+type FlightCall = GrpcCall<Principal>;
 
 /** Service name prefix of every method path. */
 export const FLIGHT_SERVICE = "/arrow.flight.protocol.FlightService/";
@@ -61,7 +64,7 @@ const ACTIONS: [string, string][] = [
 const OK = new TextEncoder().encode("OK");
 
 /** Read the single request message of a unary or server-streaming call. */
-async function single(call: GrpcCall, what: string): Promise<Uint8Array> {
+async function single(call: FlightCall, what: string): Promise<Uint8Array> {
   let first: Uint8Array | undefined;
   for await (const m of call.messages()) {
     if (first) throw invalidArgument(`${what}: more than one request message`);
@@ -77,7 +80,7 @@ export class FlightService {
 
   /** Register every Flight method on `server`. */
   register(server: GrpcServer): void {
-    const methods: Record<string, (call: GrpcCall) => Promise<void>> = {
+    const methods: Record<string, (call: FlightCall) => Promise<void>> = {
       Handshake: (c) => this.handshake(c),
       ListFlights: (c) => this.listFlights(c),
       GetFlightInfo: (c) => this.getFlightInfo(c),
@@ -89,14 +92,17 @@ export class FlightService {
       DoAction: (c) => this.doAction(c),
       ListActions: (c) => this.listActions(c),
     };
-    for (const [name, fn] of Object.entries(methods)) server.handle(FLIGHT_SERVICE + name, fn);
+    // The server's authenticate hook is the Authenticator's (see server.ts), so a principal is a Principal.
+    for (const [name, fn] of Object.entries(methods)) {
+      server.handle(FLIGHT_SERVICE + name, (c) => fn(c as FlightCall));
+    }
   }
 
   private ref(stat: ObjectStat): Uint8Array {
     return encodeObjectRef({ endpoint: this.options.endpoint, key: stat.key, version: stat.version });
   }
 
-  async doPut(call: GrpcCall): Promise<void> {
+  async doPut(call: FlightCall): Promise<void> {
     const upload = await readUpload(call.messages(), {
       maxObjectBytes: this.options.maxObjectBytes,
       stager: this.options.stager,
@@ -124,7 +130,7 @@ export class FlightService {
     await call.send([encodeBytesMessage(this.ref(stat))]);
   }
 
-  async doGet(call: GrpcCall): Promise<void> {
+  async doGet(call: FlightCall): Promise<void> {
     const ticket = parseTicket(decodeBytesField(await single(call, "DoGet"), 1, "Ticket"));
     authorizeApp(call.principal, appOf(ticket.key), ticket.key);
     const obj = await this.store.get(ticket.key);
@@ -135,7 +141,7 @@ export class FlightService {
     for (const m of reply.messages) await call.send(m);
   }
 
-  async doAction(call: GrpcCall): Promise<void> {
+  async doAction(call: FlightCall): Promise<void> {
     const action = decodeAction(await single(call, "DoAction"));
     const body = decodeUtf8(action.body, "Invalid action body");
     switch (action.type) {
@@ -180,7 +186,7 @@ export class FlightService {
    * token comes back in the `authorization` response header) or a BasicAuth
    * payload (the token comes back in the response payload). Both are answered.
    */
-  async handshake(call: GrpcCall): Promise<void> {
+  async handshake(call: FlightCall): Promise<void> {
     const auth = this.options.authenticator;
     if (!auth) {
       // Nothing to trade: answer each request with an empty response, so
@@ -210,12 +216,12 @@ export class FlightService {
     if (!answered) await call.send([encodeHandshakeResponse(0, new TextEncoder().encode(token))]);
   }
 
-  async listActions(call: GrpcCall): Promise<void> {
+  async listActions(call: FlightCall): Promise<void> {
     await single(call, "ListActions");
     for (const [type, description] of ACTIONS) await call.send([encodeActionType(type, description)]);
   }
 
-  async getFlightInfo(call: GrpcCall): Promise<void> {
+  async getFlightInfo(call: FlightCall): Promise<void> {
     const d = decodeDescriptor(await single(call, "GetFlightInfo"));
     if (d.path.length === 0) throw invalidArgument("Empty descriptor path");
     const key = d.path.join("/");
@@ -238,7 +244,7 @@ export class FlightService {
     })]);
   }
 
-  async listFlights(call: GrpcCall): Promise<void> {
+  async listFlights(call: FlightCall): Promise<void> {
     const prefix = decodeUtf8(decodeBytesField(await single(call, "ListFlights"), 1, "Criteria"), "Criteria");
     const stats = await this.store.list({ value: "", exact: false });
     const readSchema = encodeSchemaForFlight(READ_SCHEMA_HEADER);
@@ -255,7 +261,7 @@ export class FlightService {
     }
   }
 
-  async getSchema(call: GrpcCall): Promise<void> {
+  async getSchema(call: FlightCall): Promise<void> {
     const d: FlightDescriptor = decodeDescriptor(await single(call, "GetSchema"));
     let schema = encodeSchemaForFlight(READ_SCHEMA_HEADER);
     if (d.path.length > 0) {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { SHARED_THRESHOLD } from "../transport/framing.ts";
+import { allocateShareable, concat, SHARED_BUFFER_MIN } from "../bytes.ts";
 import type { StagedPayload } from "../store/types.ts";
 
 /** Writes a payload into a staging file (provided by a disk engine). */
@@ -41,7 +41,7 @@ export class PayloadBuilder {
    * of keeping the network pieces and joining them at the end.
    */
   async expect(n: number, reserve: (n: number) => void = () => {}): Promise<void> {
-    if (this.writer || this.parts.length > 0 || this.length > 0 || n < SHARED_THRESHOLD) return;
+    if (this.writer || this.parts.length > 0 || this.length > 0 || n < SHARED_BUFFER_MIN) return;
     if (this.stager && n > this.spillThreshold) {
       this.writer = await this.stager();
       return;
@@ -79,7 +79,7 @@ export class PayloadBuilder {
   async finish(): Promise<{ type: "memory"; data: Uint8Array } | { type: "staged"; staged: StagedPayload }> {
     if (this.writer) return { type: "staged", staged: await this.writer.finish() };
     if (this.buffer) return { type: "memory", data: this.buffer.subarray(0, this.length) };
-    return { type: "memory", data: concat(this.parts, this.length) };
+    return { type: "memory", data: concat(this.parts, this.length, allocateShareable) };
   }
 
   /** Drop everything (the upload failed). */
@@ -88,18 +88,4 @@ export class PayloadBuilder {
     this.buffer = undefined;
     await this.writer?.abort();
   }
-}
-
-/** Join pieces; a single piece stays a view (no copy). */
-export function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = total >= SHARED_THRESHOLD
-    ? new Uint8Array(new SharedArrayBuffer(total))
-    : new Uint8Array(total);
-  let off = 0;
-  for (const r of parts) {
-    out.set(r, off);
-    off += r.length;
-  }
-  return out;
 }

@@ -1,21 +1,21 @@
 /**
  * Wires a configuration into a running server: store worker, Flight service
- * and gRPC transport.
+ * and gRPC transport (src/grpc).
  *
  * @module
  */
-import { type CacheConfig, withBoundPort } from "./config/mod.ts";
-import { GrpcServer } from "./transport/grpc_server.ts";
-import { FLIGHT_SERVICE, FlightService } from "./protocol/service.ts";
-import { type Store, WorkerStore } from "./store/store.ts";
-import { HotCacheStore } from "./store/hot_cache.ts";
-import { log, setLogLevel } from "./log.ts";
-import { VERSION } from "./config/mod.ts";
-import { statusName } from "./errors.ts";
-import { Authenticator } from "./auth/auth.ts";
-import { createStager } from "./store/fs/mod.ts";
+import { type CacheConfig, withBoundPort } from "../config/mod.ts";
+import { GrpcServer } from "../grpc/mod.ts";
+import { FLIGHT_SERVICE, FlightService } from "./service.ts";
+import { type Store, WorkerStore } from "../store/store.ts";
+import { HotCacheStore } from "../store/hot_cache.ts";
+import { log, setLogLevel } from "../log.ts";
+import { VERSION } from "../config/mod.ts";
+import { statusName } from "../errors.ts";
+import { Authenticator } from "../auth/auth.ts";
+import { createStager } from "../store/fs/mod.ts";
 // ops: health checking, readiness gate, metrics, status page, OTel (src/ops/).
-import { Ops } from "./ops/mod.ts";
+import { Ops } from "../ops/mod.ts";
 
 /** Largest object accepted: Arrow Binary offsets are 32-bit, so one value stays below 2 GiB. */
 export const MAX_OBJECT_BYTES = 2 ** 31 - 64;
@@ -60,40 +60,8 @@ export async function startServer(
     onError: (where, err) => log("warn", "ops error", { where, error: String(err) }),
   });
 
-  const tls = initial.tls
-    ? {
-      cert: Deno.readFileSync(initial.tls.certFile),
-      key: Deno.readFileSync(initial.tls.keyFile),
-      ca: initial.tls.caFile ? Deno.readFileSync(initial.tls.caFile) : undefined,
-    }
-    : undefined;
   const authenticator = initial.auth ? new Authenticator(initial.auth) : undefined;
-  const grpc = new GrpcServer({
-    maxMessageBytes: MAX_MESSAGE_BYTES,
-    tls,
-    authenticate: authenticator
-      ? (headers) => {
-        const h = headers["authorization"];
-        return authenticator.authenticate(typeof h === "string" ? h : undefined);
-      }
-      : undefined,
-    publicPaths: [FLIGHT_SERVICE + "Handshake", "/grpc.health.v1.Health/"],
-    idleTimeoutMs: initial.idleTimeoutMs,
-    onCallEnd: (path, code, ms, message) => {
-      ops.onCallEnd(path, code, ms); // ops: metrics and OTel spans
-      if (code !== 0 && code !== 5) {
-        log("info", "call failed", {
-          method: path,
-          code: statusName(code),
-          ms: Math.round(ms),
-          error: message,
-        });
-      } else {
-        log("debug", "call", { method: path, code: statusName(code), ms: Math.round(ms * 1000) / 1000 });
-      }
-    },
-    onError: (where, err) => log("warn", "transport error", { where, error: String(err) }),
-  });
+  const grpc = createGrpcServer(initial, ops, authenticator);
   ops.register(grpc); // ops: grpc.health.v1.Health, NOT_SERVING until the index is loaded
   const port = await grpc.listen(initial.listen.host, initial.listen.port);
   const config = withBoundPort(initial, port);
@@ -125,20 +93,7 @@ export async function startServer(
   }
   ops.ready();
 
-  log("info", "flame-cache started", {
-    version: VERSION,
-    listen: `${config.listen.host}:${port}`,
-    endpoint: config.endpoint,
-    http, // ops: HTTP side port (metrics, health, status page), or null
-    tls: config.tls ? (config.tls.caFile ? "mutual" : "server") : "off",
-    auth: authenticator ? "on" : "off",
-    storage: config.storage.kind === "fs" ? config.storage.root : "none",
-    index: summary,
-    policy: config.eviction.policy,
-    maxMemory: config.eviction.maxMemory,
-    maxObjects: Number.isFinite(config.eviction.maxObjects) ? config.eviction.maxObjects : null,
-    startupMs: Math.round(performance.now() - started),
-  });
+  logStarted(config, port, { http, auth: authenticator !== undefined, index: summary, started });
 
   return {
     config,
@@ -153,4 +108,63 @@ export async function startServer(
       await store.close();
     },
   };
+}
+
+/** The gRPC server for `config`: TLS, authentication, limits, and per-call logs and metrics. */
+function createGrpcServer(config: CacheConfig, ops: Ops, authenticator?: Authenticator): GrpcServer {
+  const tls = config.tls
+    ? {
+      cert: Deno.readFileSync(config.tls.certFile),
+      key: Deno.readFileSync(config.tls.keyFile),
+      ca: config.tls.caFile ? Deno.readFileSync(config.tls.caFile) : undefined,
+    }
+    : undefined;
+  return new GrpcServer({
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    tls,
+    authenticate: authenticator
+      ? (headers) => {
+        const h = headers["authorization"];
+        return authenticator.authenticate(typeof h === "string" ? h : undefined);
+      }
+      : undefined,
+    publicPaths: [FLIGHT_SERVICE + "Handshake", "/grpc.health.v1.Health/"],
+    idleTimeoutMs: config.idleTimeoutMs,
+    onCallEnd: (path, code, ms, message) => {
+      ops.onCallEnd(path, code, ms); // ops: metrics and OTel spans
+      logCall(path, code, ms, message);
+    },
+    onError: (where, err) => log("warn", "transport error", { where, error: String(err) }),
+  });
+}
+
+/** Failed calls at info level (NOT_FOUND is an answer, not a failure), the rest at debug. */
+function logCall(path: string, code: number, ms: number, message: string): void {
+  if (code !== 0 && code !== 5) {
+    log("info", "call failed", { method: path, code: statusName(code), ms: Math.round(ms), error: message });
+  } else {
+    log("debug", "call", { method: path, code: statusName(code), ms: Math.round(ms * 1000) / 1000 });
+  }
+}
+
+/** The start-up summary line. */
+function logStarted(
+  config: CacheConfig,
+  port: number,
+  o: { http: string | null; auth: boolean; index: string; started: number },
+): void {
+  log("info", "flame-cache started", {
+    version: VERSION,
+    listen: `${config.listen.host}:${port}`,
+    endpoint: config.endpoint,
+    http: o.http, // ops: HTTP side port (metrics, health, status page), or null
+    tls: config.tls ? (config.tls.caFile ? "mutual" : "server") : "off",
+    auth: o.auth ? "on" : "off",
+    storage: config.storage.kind === "fs" ? config.storage.root : "none",
+    index: o.index,
+    policy: config.eviction.policy,
+    maxMemory: config.eviction.maxMemory,
+    maxObjects: Number.isFinite(config.eviction.maxObjects) ? config.eviction.maxObjects : null,
+    startupMs: Math.round(performance.now() - o.started),
+  });
 }

@@ -22,10 +22,10 @@ import {
   validateRecordBatch,
 } from "../arrow/mod.ts";
 import { CacheError, invalidArgument, Status } from "../errors.ts";
-import type { IncomingMessage } from "../transport/framing.ts";
-import { LargeMessage } from "../transport/large_message.ts";
+import type { IncomingMessage } from "../grpc/mod.ts";
+import { LargeMessage } from "../grpc/large_message.ts";
 import type { IpcPart, NativeBody, ObjectBody, StagedPayload } from "../store/types.ts";
-import { decodeFlightData, decodeUtf8, type FlightDescriptor } from "./messages.ts";
+import { decodeFlightData, decodeUtf8, type FlightDescriptor } from "../flight/messages.ts";
 import { PayloadBuilder, type Stager } from "./payload.ts";
 import { readLargeFlightData } from "./large_upload.ts";
 

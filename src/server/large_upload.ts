@@ -11,10 +11,11 @@
  *
  * @module
  */
+import { concat } from "../bytes.ts";
 import { IpcError, type IpcMessage, parseMessage, type SchemaInfo, TypeId } from "../arrow/mod.ts";
 import { invalidArgument } from "../errors.ts";
-import type { LargeMessage } from "../transport/large_message.ts";
-import { decodeDescriptor, decodeFlightData, type FlightData } from "./messages.ts";
+import type { LargeMessage } from "../grpc/large_message.ts";
+import { decodeDescriptor, decodeFlightData, type FlightData } from "../flight/messages.ts";
 
 /** Largest non-body field or body prefix read into memory from a large message. */
 const MAX_SMALL_PART = 16 * 1024 * 1024;
@@ -59,13 +60,7 @@ export async function readLargeFlightData(
     left -= b.length;
   };
   const fallback = async (): Promise<LargeFlightData> => {
-    const head = new Uint8Array(consumedBytes);
-    let off = 0;
-    for (const c of consumed) {
-      head.set(c, off);
-      off += c.length;
-    }
-    return { streamed: false, message: await large.readAll(head) };
+    return { streamed: false, message: await large.readAll(concat(consumed, consumedBytes)) };
   };
   const fd: FlightData = {
     dataHeader: new Uint8Array(0),

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { concat } from "../bytes.ts";
 import { CacheError, invalidArgument, resourceExhausted, Status } from "../errors.ts";
 
 /** The incoming bytes of one large message. */
@@ -103,7 +104,7 @@ export class LargeMessage {
         have += c.length;
       }
     }
-    return join(parts, have);
+    return concat(parts, have);
   }
 
   /** Put bytes back at the front (they were read too far). */
@@ -148,16 +149,4 @@ export class LargeMessage {
     if (off !== rest) throw new CacheError(Status.INVALID_ARGUMENT, "gRPC message ended early");
     return out;
   }
-}
-
-/** Concatenate pieces (no copy for a single piece). */
-export function join(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

@@ -7,8 +7,8 @@
  */
 import { encodeReadRow, READ_SCHEMA_HEADER } from "../arrow/mod.ts";
 import { currentVersion, type StoredObject } from "../store/types.ts";
-import { encodeFlightDataPrefix } from "./messages.ts";
-import type { ByteSource, MessagePart } from "../transport/grpc_server.ts";
+import { encodeFlightDataPrefix } from "../flight/messages.ts";
+import type { ByteSource, MessagePart } from "../grpc/mod.ts";
 import { fileSource } from "./file_source.ts";
 
 const ZEROS = new Uint8Array(8);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "../large_message.ts";
+import { concat } from "../bytes.ts";
 
 /** The 24 bytes every client connection starts with (RFC 9113 3.4). */
 export const CLIENT_PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -180,5 +180,5 @@ export function headersFrames(
     if (off === 0 && endStream) flags |= Flag.END_STREAM;
     pieces.push(frame(type, flags, streamId, block.subarray(off, off + maxFrame)));
   }
-  return join(pieces, pieces.reduce((n, p) => n + p.length, 0));
+  return concat(pieces);
 }

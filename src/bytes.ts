@@ -1,0 +1,43 @@
+/**
+ * Byte helpers shared by every layer (HTTP/2, gRPC, Flight, server, client).
+ * Imports nothing, so any module may use it without an upward arrow.
+ *
+ * @module
+ */
+
+/**
+ * Concatenate `parts` into one array. A single part is returned as it is (no
+ * copy); `total`, when the caller already knows it, saves a pass over the parts;
+ * `alloc` makes the result buffer (e.g. {@link allocateShareable}).
+ */
+export function concat(
+  parts: readonly Uint8Array[],
+  total?: number,
+  alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n),
+): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  let size = total;
+  if (size === undefined) {
+    size = 0;
+    for (const p of parts) size += p.length;
+  }
+  const out = alloc(size);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/**
+ * Buffers of at least this many bytes are allocated on a SharedArrayBuffer, so
+ * they can reach the store worker without a copy; smaller ones are not worth
+ * the shared allocation.
+ */
+export const SHARED_BUFFER_MIN = 64 * 1024;
+
+/** A buffer of `n` bytes, on a SharedArrayBuffer from {@link SHARED_BUFFER_MIN} bytes on. */
+export function allocateShareable(n: number): Uint8Array {
+  return n >= SHARED_BUFFER_MIN ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
+}
