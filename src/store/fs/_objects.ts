@@ -8,7 +8,7 @@
 import type { Delta, ObjectStat, StoredObject } from "../types.ts";
 import { decodeObjectFile } from "./_codec.ts";
 import { type DeltaFile, planDeltas, sortDeltaNames } from "./_deltas.ts";
-import { type FileInfo, Inspector } from "./_inspect.ts";
+import type { FileInfo, Inspector } from "./_inspect.ts";
 import { readWhole, removeQuietly, syncDir } from "./_io.ts";
 import { isTempName, type ObjectPaths } from "./_layout.ts";
 
