@@ -146,37 +146,53 @@ export function lineChart(o: ChartOptions): string {
       }" class="empty" text-anchor="middle">collecting samples (every 5 s)…</text>`,
     );
   }
-  for (const s of o.series) {
-    let seg: string[] = [];
-    const flush = () => {
-      if (seg.length === 1) {
-        const [cx, cy] = seg[0].split(",");
-        parts.push(`<circle cx="${cx}" cy="${cy}" r="2.5" fill="${s.color}"/>`);
-      } else if (seg.length > 1) {
-        parts.push(
-          `<polyline fill="none" stroke="${s.color}" stroke-width="2" stroke-linejoin="round" points="${
-            seg.join(" ")
-          }"/>`,
-        );
-      }
-      seg = [];
-    };
-    for (const [t, v] of s.points) {
-      if (v === null) flush();
-      else seg.push(`${x(t).toFixed(1)},${y(v).toFixed(1)}`);
-    }
-    flush();
-  }
-  let lx = L + pw;
-  for (const s of [...o.series].reverse()) {
-    const w = 18 + s.name.length * 7;
-    lx -= w;
-    parts.push(`<rect x="${lx}" y="9" width="10" height="10" fill="${s.color}"/>`);
-    parts.push(`<text x="${lx + 14}" y="18" class="lg">${escapeHtml(s.name)}</text>`);
-    lx -= 8;
-  }
+  for (const s of o.series) parts.push(...seriesMarks(s, x, y));
+  parts.push(...legend(o.series, L + pw));
   parts.push(`</svg>`);
   return parts.join("");
+}
+
+/** One series as polylines, split where a value is null; a lone point is drawn as a dot. */
+function seriesMarks(
+  s: Series,
+  x: (t: number) => number,
+  y: (v: number) => number,
+): string[] {
+  const marks: string[] = [];
+  let seg: string[] = [];
+  const flush = () => {
+    if (seg.length === 1) {
+      const [cx, cy] = seg[0].split(",");
+      marks.push(`<circle cx="${cx}" cy="${cy}" r="2.5" fill="${s.color}"/>`);
+    } else if (seg.length > 1) {
+      marks.push(
+        `<polyline fill="none" stroke="${s.color}" stroke-width="2" stroke-linejoin="round" points="${
+          seg.join(" ")
+        }"/>`,
+      );
+    }
+    seg = [];
+  };
+  for (const [t, v] of s.points) {
+    if (v === null) flush();
+    else seg.push(`${x(t).toFixed(1)},${y(v).toFixed(1)}`);
+  }
+  flush();
+  return marks;
+}
+
+/** The legend, right-aligned at `right`. */
+function legend(series: Series[], right: number): string[] {
+  const marks: string[] = [];
+  let lx = right;
+  for (const s of [...series].reverse()) {
+    const w = 18 + s.name.length * 7;
+    lx -= w;
+    marks.push(`<rect x="${lx}" y="9" width="10" height="10" fill="${s.color}"/>`);
+    marks.push(`<text x="${lx + 14}" y="18" class="lg">${escapeHtml(s.name)}</text>`);
+    lx -= 8;
+  }
+  return marks;
 }
 
 function groupTable(id: string, title: string, groups: GroupSize[], totalBytes: number): string {
@@ -244,16 +260,43 @@ footer a{color:#3b7dd8}
 
 /** Render the whole page. `points` are the rate points, oldest first. */
 export function renderStatusPage(s: OpsSnapshot, points: readonly RatePoint[]): string {
+  const badge = s.serving
+    ? `<span class="badge ok" id="health">SERVING</span>`
+    : `<span class="badge bad" id="health">NOT_SERVING${s.phase ? ` (${escapeHtml(s.phase)})` : ""}</span>`;
+  const stored = s.stored;
+  const storage = s.storage === "fs" ? `fs ${s.storageRoot ?? ""}` : "memory only";
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>flame-cache status</title><style>${STYLE}</style></head>
+<body>
+<header><h1>flame-cache</h1>${badge}<span class="meta">v${escapeHtml(s.version)} · ${
+    escapeHtml(s.endpoint)
+  } · listen ${escapeHtml(s.listen)} · storage ${escapeHtml(storage)}</span></header>
+<main>
+<section id="totals">${totalCards(s, points)}</section>
+<section id="charts">${rateCharts(points)}</section>
+<div class="tables">${groupTable("apps", "Applications", stored?.apps ?? [], stored?.bytes ?? 0)}${
+    groupTable("sessions", "Sessions", stored?.sessions ?? [], stored?.bytes ?? 0)
+  }</div>
+</main>
+<footer>Updated ${
+    escapeHtml(new Date(s.time).toISOString())
+  } · samples every 5 s, last hour kept · hit rate = hits ÷ (hits + loads + misses) ·
+<a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/status.json">/status.json</a></footer>
+</body></html>
+`;
+}
+
+/** The cards with the totals: objects, bytes, hit rate, throughput, calls, connections, uptime. */
+function totalCards(s: OpsSnapshot, points: readonly RatePoint[]): string {
   const u = s.usage;
   const c = u?.counters ?? {};
   const reads = (c.hits ?? 0) + (c.loads ?? 0) + (c.misses ?? 0);
   const hitRate = reads > 0 ? (c.hits ?? 0) / reads : null;
   const last = points.length ? points[points.length - 1] : undefined;
-  const badge = s.serving
-    ? `<span class="badge ok" id="health">SERVING</span>`
-    : `<span class="badge bad" id="health">NOT_SERVING${s.phase ? ` (${escapeHtml(s.phase)})` : ""}</span>`;
   const stored = s.stored;
-  const totals = [
+  return [
     card(
       "total-objects",
       "Objects",
@@ -304,6 +347,10 @@ export function renderStatusPage(s: OpsSnapshot, points: readonly RatePoint[]): 
     ),
     card("total-uptime", "Uptime", formatDuration(s.time - s.startTime), `policy ${s.limits.policy}`),
   ].join("");
+}
+
+/** The throughput and hit rate charts. */
+function rateCharts(points: readonly RatePoint[]): string {
   const throughput = lineChart({
     id: "throughput-chart",
     title: "Throughput (bytes/s)",
@@ -321,26 +368,5 @@ export function renderStatusPage(s: OpsSnapshot, points: readonly RatePoint[]): 
     yMax: 1,
     yFormat: (v) => `${Math.round(v * 100)} %`,
   });
-  const storage = s.storage === "fs" ? `fs ${s.storageRoot ?? ""}` : "memory only";
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>flame-cache status</title><style>${STYLE}</style></head>
-<body>
-<header><h1>flame-cache</h1>${badge}<span class="meta">v${escapeHtml(s.version)} · ${
-    escapeHtml(s.endpoint)
-  } · listen ${escapeHtml(s.listen)} · storage ${escapeHtml(storage)}</span></header>
-<main>
-<section id="totals">${totals}</section>
-<section id="charts">${throughput}${hitChart}</section>
-<div class="tables">${groupTable("apps", "Applications", stored?.apps ?? [], stored?.bytes ?? 0)}${
-    groupTable("sessions", "Sessions", stored?.sessions ?? [], stored?.bytes ?? 0)
-  }</div>
-</main>
-<footer>Updated ${
-    escapeHtml(new Date(s.time).toISOString())
-  } · samples every 5 s, last hour kept · hit rate = hits ÷ (hits + loads + misses) ·
-<a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/status.json">/status.json</a></footer>
-</body></html>
-`;
+  return throughput + hitChart;
 }

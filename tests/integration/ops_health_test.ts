@@ -201,6 +201,7 @@ function nodeWatcher(port: number, ticket: string) {
   };
 }
 
+// One server's life from start to close, checked phase by phase: kept as one function so it reads in order.
 Deno.test({
   name:
     "health: NOT_SERVING and Flight UNAVAILABLE 'starting' while the index loads, SERVING after, NOT_SERVING on close",

@@ -39,6 +39,9 @@ const HEAD_READ = 64 * 1024;
 const MAX_HEADER = 16 * 1024 * 1024;
 const MAGIC = [0x41, 0x52, 0x52, 0x4f, 0x57, 0x31]; // "ARROW1"
 
+/** Reads `len` bytes of the file at `pos`. */
+type ReadRange = (pos: number, len: number) => Uint8Array;
+
 /** What start-up knows about one file. */
 export interface FileInfo {
   kind: "opaque" | "native";
@@ -122,6 +125,31 @@ export class Inspector {
 
   private inspectOpen(file: Deno.FsFile, size: number, mtime: number, locateIno?: number | null): FileInfo {
     if (size < 18) throw new IpcError(`The file is too short (${size} bytes) to be an Arrow IPC file.`);
+    const { footer, at } = this.readTail(file, size);
+    const schema = footer.schema;
+    const metaVersion = parseVersionText(schema.metadata.get(NATIVE_VERSION_KEY));
+    if (isNativeSchema(schema)) {
+      let rows = 0;
+      let bytes = 0;
+      for (const b of footer.dictionaries) bytes += b.bodyLength;
+      for (const b of footer.recordBatches) {
+        if (b.metaDataLength > MAX_HEADER) throw new IpcError("A record batch header is implausibly large.");
+        rows += batchAt(at(b.offset, b.metaDataLength), b).length;
+        bytes += b.bodyLength;
+      }
+      return { kind: "native", version: metaVersion ?? 0, size: bytes, rows, fileBytes: size, mtime };
+    }
+    if (!isOpaqueSchema(schema)) {
+      throw new IpcError("The file holds neither an opaque object nor a native table (flame.cache.format).");
+    }
+    return this.inspectOpaque(footer, at, metaVersion, locateIno, { fileBytes: size, mtime });
+  }
+
+  /**
+   * Read the footer from the end of the file (one read in the usual case). The returned `at` reads any
+   * range of the file, from the tail already read when it lies there.
+   */
+  private readTail(file: Deno.FsFile, size: number): { footer: FooterInfo; at: ReadRange } {
     let n = Math.min(size, TAIL_BYTES);
     let tail = this.scratch.subarray(0, n);
     readAt(file, size - n, tail);
@@ -142,23 +170,19 @@ export class Inspector {
       readAt(file, pos, out);
       return out;
     };
+    return { footer, at };
+  }
+
+  /** Size, version and (when locating) the payload region of an opaque object file. */
+  private inspectOpaque(
+    footer: FooterInfo,
+    at: ReadRange,
+    metaVersion: number | undefined,
+    locateIno: number | null | undefined,
+    file: { fileBytes: number; mtime: number },
+  ): FileInfo {
     const schema = footer.schema;
-    const metaVersion = parseVersionText(schema.metadata.get(NATIVE_VERSION_KEY));
     const blocks = footer.recordBatches;
-    if (isNativeSchema(schema)) {
-      let rows = 0;
-      let bytes = 0;
-      for (const b of footer.dictionaries) bytes += b.bodyLength;
-      for (const b of blocks) {
-        if (b.metaDataLength > MAX_HEADER) throw new IpcError("A record batch header is implausibly large.");
-        rows += batchAt(at(b.offset, b.metaDataLength), b).length;
-        bytes += b.bodyLength;
-      }
-      return { kind: "native", version: metaVersion ?? 0, size: bytes, rows, fileBytes: size, mtime };
-    }
-    if (!isOpaqueSchema(schema)) {
-      throw new IpcError("The file holds neither an opaque object nor a native table (flame.cache.format).");
-    }
     if (blocks.length === 0) throw new IpcError("The opaque object file has no record batch.");
     let version = metaVersion;
     let payload = 0;
@@ -207,14 +231,14 @@ export class Inspector {
       const crc = schema.metadata.get(CHECKSUM_KEY);
       if (crc !== undefined && /^[0-9a-f]{8}$/.test(crc)) region.crc32 = parseInt(crc, 16);
     }
-    return { kind: "opaque", version: version ?? 0, size: payload, rows: 1, fileBytes: size, mtime, region };
+    return { kind: "opaque", version: version ?? 0, size: payload, rows: 1, ...file, region };
   }
 
   /** The payload range of an uncompressed opaque batch with no null rows, or undefined. */
   private regionOf(
     batch: BatchInfo,
     bodyStart: number,
-    at: (pos: number, len: number) => Uint8Array,
+    at: ReadRange,
     ino: number | null,
   ): FileInfo["region"] {
     if (batch.compression !== "none" || batch.nodes.length < 2 || batch.nodes[1].nullCount !== 0) {
@@ -238,7 +262,7 @@ export class Inspector {
   private valuesSize(
     batch: BatchInfo,
     bodyStart: number,
-    at: (pos: number, len: number) => Uint8Array,
+    at: ReadRange,
   ): number {
     const b = batch.buffers[4];
     if (batch.compression === "none" || b.length === 0) return b.length;

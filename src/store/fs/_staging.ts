@@ -12,7 +12,7 @@
  */
 import { crc32 } from "node:zlib";
 import { opaqueFileParts } from "../../arrow/mod.ts";
-import type { StagedPayload, Stager } from "../types.ts";
+import type { StagedPayload, Stager, StagingWriter } from "../types.ts";
 import { ensureDir, readAt, removeQuietly, syncDir, writeAll, writeParts } from "./_io.ts";
 import { type ObjectPaths, randomHex, STAGING_DIR, tempName, TRASH_DIR } from "./_layout.ts";
 
@@ -65,81 +65,93 @@ export function createStager(root: string): Stager {
     const path = `${dir}/${randomHex(16)}.staged`;
     const file = await Deno.open(path, { write: true, createNew: true });
     await file.seek(STAGING_HEAD_ROOM, Deno.SeekMode.Start);
-    let length = 0;
-    let crc = 0;
-    let closed = false;
-    // Network pieces are small (HTTP/2 DATA frames): gather them into large
-    // writes, so a 1 GiB upload costs hundreds of write calls, not tens of thousands.
-    const batch = new Uint8Array(WRITE_BATCH);
-    let fill = 0;
-    // Start writeback while the upload is still arriving, so the flush that makes the object durable
-    // at adoption only has the tail left: durable large PUTs then cost little more than unsynced ones.
-    // The flush runs on a second descriptor: Deno runs operations on one file one at a time, so a flush
-    // on the writing descriptor stalled the writes behind it for its whole 20 ms.
-    let unflushed = 0;
-    let syncing: Promise<void> | null = null;
-    let flusher: Deno.FsFile | null = null;
-    const wrote = (n: number) => {
-      unflushed += n;
-      if (unflushed < EARLY_FLUSH || syncing) return;
-      unflushed = 0;
-      syncing = (async () => {
-        flusher ??= await Deno.open(path, { read: true });
-        await flusher.syncData();
-      })().catch(() => {}).finally(() => (syncing = null));
-    };
-    const flush = async () => {
-      let off = 0;
-      while (off < fill) off += await file.write(batch.subarray(off, fill));
-      wrote(fill);
-      fill = 0;
-    };
-    const close = async () => {
-      // Never close the file under a running flush.
-      if (syncing) await syncing;
-      if (!closed) {
-        file.close();
-        (flusher as Deno.FsFile | null)?.close();
-      }
-      closed = true;
-    };
-    return {
-      async write(chunk: Uint8Array) {
-        crc = crc32(chunk, crc);
-        length += chunk.byteLength;
-        let pos = 0;
-        while (pos < chunk.byteLength) {
-          if (fill === 0 && chunk.byteLength - pos >= WRITE_BATCH) {
-            // Already large: write it as it is.
-            let off = pos;
-            while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
-            wrote(chunk.byteLength - pos);
-            return;
-          }
-          const take = Math.min(WRITE_BATCH - fill, chunk.byteLength - pos);
-          batch.set(chunk.subarray(pos, pos + take), fill);
-          fill += take;
-          pos += take;
-          if (fill === WRITE_BATCH) await flush();
-        }
-      },
-      async finish() {
-        await flush();
-        await close();
-        return {
-          type: "staged",
-          path,
-          dataOffset: STAGING_HEAD_ROOM,
-          length,
-          crc32: crc >>> 0,
-        };
-      },
-      async abort() {
-        await close();
-        await Deno.remove(path).catch(() => {});
-      },
-    };
+    return new StagingFile(path, file);
   };
+}
+
+/** One staging file being written, positioned after the head room. */
+class StagingFile implements StagingWriter {
+  private length = 0;
+  private crc = 0;
+  private closed = false;
+  // Network pieces are small (HTTP/2 DATA frames): gather them into large
+  // writes, so a 1 GiB upload costs hundreds of write calls, not tens of thousands.
+  private readonly batch = new Uint8Array(WRITE_BATCH);
+  private fill = 0;
+  // Start writeback while the upload is still arriving, so the flush that makes the object durable
+  // at adoption only has the tail left: durable large PUTs then cost little more than unsynced ones.
+  // The flush runs on a second descriptor: Deno runs operations on one file one at a time, so a flush
+  // on the writing descriptor stalled the writes behind it for its whole 20 ms.
+  private unflushed = 0;
+  private syncing: Promise<void> | null = null;
+  private flusher: Deno.FsFile | null = null;
+
+  constructor(private readonly path: string, private readonly file: Deno.FsFile) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.crc = crc32(chunk, this.crc);
+    this.length += chunk.byteLength;
+    let pos = 0;
+    while (pos < chunk.byteLength) {
+      if (this.fill === 0 && chunk.byteLength - pos >= WRITE_BATCH) {
+        // Already large: write it as it is.
+        let off = pos;
+        while (off < chunk.byteLength) off += await this.file.write(chunk.subarray(off));
+        this.wrote(chunk.byteLength - pos);
+        return;
+      }
+      const take = Math.min(WRITE_BATCH - this.fill, chunk.byteLength - pos);
+      this.batch.set(chunk.subarray(pos, pos + take), this.fill);
+      this.fill += take;
+      pos += take;
+      if (this.fill === WRITE_BATCH) await this.flush();
+    }
+  }
+
+  async finish(): Promise<StagedPayload> {
+    await this.flush();
+    await this.close();
+    return {
+      type: "staged",
+      path: this.path,
+      dataOffset: STAGING_HEAD_ROOM,
+      length: this.length,
+      crc32: this.crc >>> 0,
+    };
+  }
+
+  async abort(): Promise<void> {
+    await this.close();
+    await Deno.remove(this.path).catch(() => {});
+  }
+
+  private async flush(): Promise<void> {
+    let off = 0;
+    while (off < this.fill) off += await this.file.write(this.batch.subarray(off, this.fill));
+    this.wrote(this.fill);
+    this.fill = 0;
+  }
+
+  /** Count written bytes; every EARLY_FLUSH of them starts a background writeback. */
+  private wrote(n: number): void {
+    this.unflushed += n;
+    if (this.unflushed < EARLY_FLUSH || this.syncing) return;
+    this.unflushed = 0;
+    this.syncing = (async () => {
+      this.flusher ??= await Deno.open(this.path, { read: true });
+      await this.flusher.syncData();
+    })().catch(() => {}).finally(() => (this.syncing = null));
+  }
+
+  private async close(): Promise<void> {
+    // Never close the file under a running flush.
+    if (this.syncing) await this.syncing;
+    if (!this.closed) {
+      this.file.close();
+      this.flusher?.close();
+    }
+    this.closed = true;
+  }
 }
 
 /** Remove unfinished uploads left in the staging folder; returns how many. */
