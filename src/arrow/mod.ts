@@ -1,27 +1,20 @@
 /**
- * Arrow IPC for flame-cache: a validator for untrusted IPC messages (nothing untrusted may reach
- * apache-arrow before passing through it), encoders for Flame's fixed schemas and one-row batches,
- * and the IPC file format used for storage.
+ * Arrow IPC for flame-cache, without trusting its input:
  *
- * Deviations from the original interface brief (all additive; no required signature changed):
- * - `BatchInfo` has optional `variadicBufferCounts`, `bodyLength` and `metadataVersion`. parseMessage
- *   sets `bodyLength`, and validateRecordBatch then requires `body.length === bodyLength` (decision:
- *   exact equality, as every Flight/IPC writer sends exactly the declared, padded body).
- * - `FieldInfo` has optional type parameters (`unit`, `precision`, `scale`, `timezone`, `unionMode`,
- *   `typeIds`, `listSize`, `keysSorted`, `dictionary`, `metadata`) and `SchemaInfo` optional `features`,
- *   so a parsed schema can be re-encoded losslessly. withSchemaMetadata therefore re-encodes with this
- *   module's own flatbuffer writer instead of apache-arrow (which drops types it does not know).
- * - decompressBatch's `maxBytes` caps the whole decompressed body (hence also each buffer); an
- *   uncompressed batch is returned unchanged.
- * - opaqueRows has an optional 4th parameter `maxBytes` (default 2 GiB) capping each decompressed
- *   buffer: a few KiB of ZSTD can declare and expand to 2 GiB, so pass the server's object size limit.
- * - isOpaqueSchema accepts extra columns after the first two (like Flame's Rust server, which checks
- *   columns 0 and 1 by position only).
- * - readFooter's return type is named `FooterInfo`; readIpcFile's schemaHeader is re-encoded from the
- *   footer schema (the same bytes readFooter returns). Footers whose blocks add up to more than the
- *   file (overlapping or repeated blocks) are refused, which keeps reading O(file size).
- * - Extra exports: readIpcStream, dictionarySchema, dictionaryIds, encodeSchemaMessage, bufferBytes,
- *   READ_SCHEMA, OPAQUE_SCHEMA, crc32Hex, TypeId, MetadataVersion, limits.
+ * - **Validation** of untrusted IPC messages: a bounds-checked flatbuffer reader (`flatbuf.ts`),
+ *   message and schema parsing ({@link parseMessage}), record batch checks against the body
+ *   ({@link validateRecordBatch}) and bounded ZSTD decompression ({@link decompressBatch}). Nothing
+ *   untrusted reaches apache-arrow before passing through these; every problem is an {@link IpcError}
+ *   whose message is safe to return to a client.
+ * - **Flame's fixed schemas**: the opaque upload rows `{version, data}` ({@link opaqueRows}), the read
+ *   rows `{version, kind, data}` of DoGet replies ({@link encodeReadRow}), and native tables tagged
+ *   `flame.cache.format = arrow-table-v1` ({@link isNativeSchema}).
+ * - **Encoding** schemas and messages with the module's own flatbuffer writer, so a parsed schema is
+ *   re-encoded losslessly with changed metadata ({@link withSchemaMetadata}); row headers are patched
+ *   templates, so encoding a row never touches its payload.
+ * - **The IPC file format** used for storage: object files written as lists of parts (payloads are not
+ *   copied) and read whole or footer-only ({@link readIpcFile}, {@link readFooter}), plus the IPC stream
+ *   reader ({@link readIpcStream}).
  *
  * @module
  */

@@ -17,15 +17,15 @@
 import { CacheError, Status } from "../errors.ts";
 import type { Store, StoreUsage } from "../store/store.ts";
 import type { GrpcServer, Handler } from "../grpc/mod.ts";
-import { HealthService, ServingStatus, servingStatusName } from "./health.ts";
-import { CallMetrics } from "./metrics.ts";
+import { HealthService, ServingStatus, servingStatusName } from "./_health.ts";
+import { CallMetrics } from "./_metrics.ts";
 import { CallTelemetry } from "./otel.ts";
-import { type RatePoint, rates, type Sample, SampleRing } from "./samples.ts";
-import { aggregate, type OpsSnapshot, type StoredTotals } from "./snapshot.ts";
-import { type OpsHttpServer, startOpsHttp } from "./http.ts";
+import { type RatePoint, rates, type Sample, SampleRing } from "./_samples.ts";
+import { aggregate, type OpsSnapshot, type StoredTotals } from "./_snapshot.ts";
+import { type OpsHttpServer, startOpsHttp } from "./_http.ts";
 
-export { HealthService, ServingStatus } from "./health.ts";
-export type { OpsSnapshot } from "./snapshot.ts";
+export { HealthService, ServingStatus } from "./_health.ts";
+export type { OpsSnapshot } from "./_snapshot.ts";
 
 /** What the ops features need to know about the server. */
 export interface OpsOptions {

@@ -12,7 +12,7 @@
  * @module
  */
 import { statusName } from "../errors.ts";
-import { methodLabels } from "./metrics.ts";
+import { methodLabels } from "./_metrics.ts";
 
 let enabled: boolean | undefined;
 

@@ -9,7 +9,7 @@ import { encodeReadRow, READ_SCHEMA_HEADER } from "../arrow/mod.ts";
 import { currentVersion, type StoredObject } from "../store/types.ts";
 import { encodeFlightDataPrefix } from "../flight/messages.ts";
 import type { ByteSource, MessagePart } from "../grpc/mod.ts";
-import { fileSource } from "./file_source.ts";
+import { fileSource } from "../store/mod.ts";
 
 const ZEROS = new Uint8Array(8);
 

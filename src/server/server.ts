@@ -7,14 +7,11 @@
 import { type CacheConfig, withBoundPort } from "../config/mod.ts";
 import { GrpcServer } from "../grpc/mod.ts";
 import { FLIGHT_SERVICE, FlightService } from "./service.ts";
-import { type Store, WorkerStore } from "../store/store.ts";
-import { HotCacheStore } from "../store/hot_cache.ts";
+import { openStore, stagerFor, type Store } from "../store/mod.ts";
 import { log, setLogLevel } from "../log.ts";
 import { VERSION } from "../config/mod.ts";
 import { statusName } from "../errors.ts";
 import { Authenticator } from "../auth/auth.ts";
-import { createStager } from "../store/fs/mod.ts";
-// ops: health checking, readiness gate, metrics, status page, OTel (src/ops/).
 import { Ops } from "../ops/mod.ts";
 
 /** Largest object accepted: Arrow Binary offsets are 32-bit, so one value stays below 2 GiB. */
@@ -28,7 +25,7 @@ export interface RunningServer {
   port: number;
   store: Store;
   grpc: GrpcServer;
-  /** ops: health, metrics and the HTTP side port (src/ops/mod.ts). */
+  /** Health, metrics and the HTTP side port. */
   ops: Ops;
   /** Stop accepting, finish in-flight calls within `graceMs`, close the store. */
   close(graceMs?: number): Promise<void>;
@@ -37,21 +34,19 @@ export interface RunningServer {
 /** Start the cache server described by `config`. */
 export async function startServer(
   initial: CacheConfig,
-  // ops: tests may pass their own store (e.g. one whose index loads slowly).
+  // Tests may pass their own store (e.g. one whose index loads slowly).
   deps: { store?: Store } = {},
 ): Promise<RunningServer> {
   setLogLevel(initial.logLevel);
   for (const w of initial.warnings) log("warn", w);
   const started = performance.now();
-  // Small hot objects are answered on this thread; everything else goes to the worker.
-  const store = deps.store ?? new HotCacheStore(
-    new WorkerStore({
-      storage: initial.storage,
-      limits: initial.eviction,
-      capacity: initial.capacity,
-    }),
-  );
-  // ops: the index is loaded (store.open) after the port listens, see below.
+  // Small hot objects are answered on this thread; everything else goes to the store worker.
+  const store = deps.store ?? openStore({
+    storage: initial.storage,
+    limits: initial.eviction,
+    capacity: initial.capacity,
+  });
+  // The index is loaded (store.open) after the port listens, see below.
   const ops = new Ops({
     version: VERSION,
     http: initial.http,
@@ -62,19 +57,19 @@ export async function startServer(
 
   const authenticator = initial.auth ? new Authenticator(initial.auth) : undefined;
   const grpc = createGrpcServer(initial, ops, authenticator);
-  ops.register(grpc); // ops: grpc.health.v1.Health, NOT_SERVING until the index is loaded
+  ops.register(grpc); // grpc.health.v1.Health, NOT_SERVING until the index is loaded
   const port = await grpc.listen(initial.listen.host, initial.listen.port);
   const config = withBoundPort(initial, port);
   const service = new FlightService(store, {
     endpoint: config.endpoint,
     maxObjectBytes: MAX_OBJECT_BYTES,
     authenticator,
-    // Large uploads stream into {root}/.staging and are adopted without a copy.
-    stager: config.storage.kind === "fs" ? createStager(config.storage.root) : undefined,
+    // Large uploads stream into a staging file (disk storage) and are adopted without a copy.
+    stager: stagerFor(config.storage),
   });
-  service.register(ops.gate(grpc)); // ops: UNAVAILABLE "starting" until the index is loaded
+  service.register(ops.gate(grpc)); // UNAVAILABLE "starting" until the index is loaded
 
-  // ops: listen first, then load the index, so health answers NOT_SERVING meanwhile.
+  // Listen first, then load the index, so health answers NOT_SERVING meanwhile.
   let summary: string;
   let http: string | null = null;
   try {
@@ -102,9 +97,9 @@ export async function startServer(
     grpc,
     ops,
     async close(graceMs = 10_000) {
-      await ops.shutdown(); // ops: health NOT_SERVING, open Watch streams get it and end
+      await ops.shutdown(); // health NOT_SERVING, open Watch streams get it and end
       await grpc.close(graceMs);
-      await ops.close(); // ops: HTTP side port
+      await ops.close(); // HTTP side port
       await store.close();
     },
   };
@@ -131,7 +126,7 @@ function createGrpcServer(config: CacheConfig, ops: Ops, authenticator?: Authent
     publicPaths: [FLIGHT_SERVICE + "Handshake", "/grpc.health.v1.Health/"],
     idleTimeoutMs: config.idleTimeoutMs,
     onCallEnd: (path, code, ms, message) => {
-      ops.onCallEnd(path, code, ms); // ops: metrics and OTel spans
+      ops.onCallEnd(path, code, ms); // metrics and OTel spans
       logCall(path, code, ms, message);
     },
     onError: (where, err) => log("warn", "transport error", { where, error: String(err) }),
@@ -157,7 +152,7 @@ function logStarted(
     version: VERSION,
     listen: `${config.listen.host}:${port}`,
     endpoint: config.endpoint,
-    http: o.http, // ops: HTTP side port (metrics, health, status page), or null
+    http: o.http, // HTTP side port (metrics, health, status page), or null
     tls: config.tls ? (config.tls.caFile ? "mutual" : "server") : "off",
     auth: o.auth ? "on" : "off",
     storage: config.storage.kind === "fs" ? config.storage.root : "none",

@@ -1,5 +1,5 @@
 /**
- * The object model shared by the protocol layer, the cache loop and the
+ * The object model shared by the Flight service, the cache core and the
  * storage engines.
  *
  * Payload bytes are `Uint8Array`s; large ones are views of SharedArrayBuffers so
@@ -141,44 +141,27 @@ export function selects(sel: KeySelector, key: string): boolean {
 }
 
 /**
- * A storage engine: where objects live beyond memory. Engines are synchronous
- * and run inside the store worker, which orders every operation.
+ * Streams one large upload into a staging file on the network thread (see
+ * {@link Stager}); the worker later adopts the file as the object's base.
  */
-export interface StorageEngine {
-  /** Engine name for logs: `none` or `fs`. */
-  readonly name: string;
-  /** False when objects exist only in memory (eviction then loses them). */
-  readonly persistent: boolean;
-  /** Rebuild the index at start-up without reading payloads. */
-  open(): { entries: ObjectStat[]; summary: string };
-  /** Durably and atomically replace the base of `obj.key` and drop its patches. */
-  writeBase(obj: StoredObject): void;
-  /**
-   * {@link writeBase} for several objects with distinct keys as one group commit; resolves with,
-   * per object, null (committed) or the error that failed it. Optional: without it, bases are
-   * written one by one.
-   */
-  writeBases?(objs: StoredObject[]): Promise<(Error | null)[]>;
-  /** Durably append one patch; `index` is its position among the object's patches. */
-  appendDelta(key: string, delta: Delta, index: number): void;
-  /** Load a whole object, or null when absent. Throws DATA_LOSS when bytes are damaged. */
-  load(key: string): StoredObject | null;
-  /** Find an object that is not in the index (written by another process). */
-  probe(key: string): ObjectStat | null;
-  /** Durably remove the selected objects. */
-  remove(sel: KeySelector, keys: string[]): void;
-  /**
-   * Optional: keys the engine removed on its own since the last call (disk-budget eviction,
-   * quarantined damaged objects). The cache polls it after writes and loads and forgets those keys.
-   */
-  takeEvicted?(): string[];
-  /** Optional: a read served from memory, so the engine's own recency (disk budget) stays right. */
-  touch?(key: string): void;
-  /**
-   * Optional (disk engines): make a staged upload the new base of `key` at
-   * `version`, durably and atomically, dropping its patches.
-   */
-  adoptStaged?(key: string, version: number, staged: StagedPayload): ObjectStat;
-  /** Release resources. */
-  close(): void;
+export interface StagingWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Flush and close; the file is ready to be adopted by the store. */
+  finish(): Promise<StagedPayload>;
+  /** Remove the staging file. */
+  abort(): Promise<void>;
+}
+
+/** Opens one staging file per call; only engines that keep files provide one. */
+export type Stager = () => Promise<StagingWriter>;
+
+/**
+ * A payload read from storage in chunks (the shape of the transport's
+ * `ByteSource`, which it is handed to): `release` gives a chunk's buffer back
+ * for reuse once it is written.
+ */
+export interface PayloadChunks {
+  readonly length: number;
+  chunks(): AsyncIterable<Uint8Array>;
+  release?(chunk: Uint8Array): void;
 }

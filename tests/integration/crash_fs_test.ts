@@ -8,7 +8,7 @@
  * SIGKILL keeps the page cache, so this checks atomicity and ordering, not fsync against power loss.
  */
 import assert from "node:assert/strict";
-import { ObjectCache } from "../../src/store/cache.ts";
+import { CacheCore } from "../../src/store/_core.ts";
 import { FsEngine } from "../../src/store/fs/mod.ts";
 import { CRASH_KEYS, selfVerifies, sha256 } from "./crash_writer.ts";
 
@@ -63,7 +63,7 @@ function show(world: World): string {
 
 /** What a fresh engine sees in the folder; checks every payload verifies itself. */
 function observe(root: string): { world: World; summary: string } {
-  const cache = new ObjectCache(new FsEngine(root), {
+  const cache = new CacheCore(new FsEngine(root), {
     policy: "lru",
     maxMemory: 1 << 30,
     maxObjects: Infinity,

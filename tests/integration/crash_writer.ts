@@ -1,5 +1,5 @@
 /**
- * Child process for crash_fs_test.ts: writes to a cache folder through ObjectCache + FsEngine in an
+ * Child process for crash_fs_test.ts: writes to a cache folder through CacheCore + FsEngine in an
  * endless loop until it is killed.
  *
  * `deno run --allow-all tests/integration/crash_writer.ts ROOT SEED`
@@ -11,9 +11,9 @@
  * the key and version as text.
  */
 import { createHash } from "node:crypto";
-import { ObjectCache } from "../../src/store/cache.ts";
+import { CacheCore } from "../../src/store/_core.ts";
 import { FsEngine } from "../../src/store/fs/mod.ts";
-import { createStager } from "../../src/store/fs/staging.ts";
+import { createStager } from "../../src/store/fs/_staging.ts";
 import type { ObjectBody, StagedPayload } from "../../src/store/types.ts";
 
 /** Keys the writer uses (two sessions of one app, plus a two-part key). */
@@ -88,7 +88,7 @@ function size(rand: () => number): number {
 if (import.meta.main) {
   const [root, seedText] = Deno.args;
   const rand = rng(Number(seedText ?? 1));
-  const cache = new ObjectCache(new FsEngine(root), {
+  const cache = new CacheCore(new FsEngine(root), {
     policy: "lru",
     maxMemory: 32 << 20,
     maxObjects: Infinity,

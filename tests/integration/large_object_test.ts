@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { connect, doGet, doPut, opaqueFlightData } from "../helpers/flight_client.ts";
 import { startServer } from "../helpers/server.ts";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 
 function memory(pid: number): { rss: number; hwm: number } {
   const s = Deno.readTextFileSync(`/proc/${pid}/status`);

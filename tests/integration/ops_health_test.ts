@@ -19,7 +19,7 @@ import { connect, doGet, grpc, statusOf } from "../helpers/flight_client.ts";
 import { startServer as startProcess } from "../helpers/server.ts";
 import { parseCommand } from "../../src/config/mod.ts";
 import { startServer } from "../../src/server/mod.ts";
-import { LocalStore } from "../../src/store/local_store.ts";
+import { InThreadStore } from "../../src/store/mod.ts";
 import { STARTING_MESSAGE } from "../../src/ops/mod.ts";
 
 const definition = protoLoader.loadSync(new URL("../../proto/health.proto", import.meta.url).pathname, {
@@ -99,7 +99,7 @@ function freePort(): number {
 }
 
 /** A store whose index load waits for `releaseOpen()`, and whose `get` can be held. */
-class HeldStore extends LocalStore {
+class HeldStore extends InThreadStore {
   private releaseOpenFn!: () => void;
   private readonly openHeld = new Promise<void>((r) => (this.releaseOpenFn = r));
   private markOpenCalled!: () => void;
@@ -201,6 +201,7 @@ function nodeWatcher(port: number, ticket: string) {
   };
 }
 
+// One server's life from start to close, checked phase by phase: kept as one function so it reads in order.
 Deno.test({
   name:
     "health: NOT_SERVING and Flight UNAVAILABLE 'starting' while the index loads, SERVING after, NOT_SERVING on close",

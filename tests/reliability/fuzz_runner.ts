@@ -43,7 +43,7 @@ import {
 import { parseGrpcTimeout, RequestDecoder } from "../../src/grpc/mod.ts";
 import { FrameReader } from "../../src/h2/reader.ts";
 import { Authenticator } from "../../src/auth/auth.ts";
-import { objectPaths } from "../../src/store/fs/layout.ts";
+import { objectPaths } from "../../src/store/fs/_layout.ts";
 import { concat, enc } from "./helpers.ts";
 import { encodeParts, heapBomb, heapBombUpload, ipcSeeds, uploadSeeds } from "./ipc_seeds.ts";
 import { byteMutation, keyString, mutateBytes, mutateUpload, protoish, uploadMutation } from "./mutators.ts";

@@ -6,7 +6,7 @@
  * the process still exits 0; an idle server exits at once.
  */
 import assert from "node:assert/strict";
-import http2 from "node:http2";
+import type http2 from "node:http2";
 import { startServer } from "../helpers/server.ts";
 import { Channel } from "../../src/grpc/mod.ts";
 import { parseEndpoint } from "../../src/grpc/endpoint.ts";

@@ -11,7 +11,7 @@ import {
   HealthService,
   ServingStatus,
   servingStatusName,
-} from "../../src/ops/health.ts";
+} from "../../src/ops/_health.ts";
 import { CacheError, Status } from "../../src/errors.ts";
 
 const definition = protoLoader.loadSync(new URL("../../proto/health.proto", import.meta.url).pathname, {

@@ -1,6 +1,5 @@
 /**
- * Metrics: call histograms, label handling and the text format; samples and
- * rates; index aggregation; status page rendering.
+ * Metrics (src/ops/_metrics.ts): call histograms, label handling and the Prometheus text format.
  */
 import assert from "node:assert/strict";
 import {
@@ -10,56 +9,8 @@ import {
   LATENCY_BUCKETS,
   methodLabels,
   renderMetrics,
-} from "../../src/ops/metrics.ts";
-import { rates, type Sample, SampleRing } from "../../src/ops/samples.ts";
-import { aggregate, groupsOf, type OpsSnapshot } from "../../src/ops/snapshot.ts";
-import {
-  escapeHtml,
-  formatBytes,
-  lineChart,
-  niceBytes,
-  niceCeil,
-  renderStatusPage,
-} from "../../src/ops/status_page.ts";
-import type { ObjectStat } from "../../src/store/types.ts";
-
-function snapshot(over: Partial<OpsSnapshot> = {}): OpsSnapshot {
-  return {
-    time: 1_700_000_100_000,
-    version: "0.1.0",
-    startTime: 1_700_000_000_000,
-    storage: "fs",
-    storageRoot: "/var/lib/flame/cache",
-    endpoint: "grpc://10.0.0.1:9090",
-    listen: "0.0.0.0:9090",
-    health: "SERVING",
-    phase: "",
-    serving: true,
-    transport: {
-      bytesIn: 100,
-      bytesOut: 2000,
-      connectionsAccepted: 3,
-      connectionsRefused: 1,
-      connections: 2,
-      inflight: 1,
-    },
-    usage: {
-      residentBytes: 1234,
-      residentObjects: 2,
-      objects: 3,
-      counters: { hits: 5, misses: 1, loads: 2, evictions: 1, puts: 3, patches: 1, deletes: 0 },
-    },
-    stored: aggregate([stat("a/s1/o1", 100), stat("a/s1/o2", 50), stat("b/s2/o3", 7)]),
-    limits: { policy: "lru", maxMemory: 1 << 30, maxObjects: Infinity, capacity: 10 << 30 },
-    process: { rss: 1 << 20, heapUsed: 1 << 19, external: 1 << 18 },
-    calls: 4,
-    ...over,
-  };
-}
-
-function stat(key: string, size: number): ObjectStat {
-  return { key, size, version: 1, baseVersion: 1, deltaCount: 0, kind: "opaque", rows: 1, modified: 0 };
-}
+} from "../../src/ops/_metrics.ts";
+import { opsSnapshot as snapshot } from "../helpers/ops_snapshot.ts";
 
 Deno.test("methodLabels: known services keep their method; anything else is 'other'", () => {
   assert.deepEqual(methodLabels("/arrow.flight.protocol.FlightService/DoGet"), {
@@ -152,83 +103,4 @@ Deno.test("label escaping and value formatting", () => {
   assert.equal(formatValue(NaN), "NaN");
   assert.equal(formatValue(3), "3");
   assert.equal(formatValue(0.1 + 0.2), "0.3");
-});
-
-Deno.test("SampleRing keeps the newest samples; rates per interval, hit rate null without reads", () => {
-  const ring = new SampleRing(3);
-  const s = (t: number, bytesOut: number, hits: number, misses: number): Sample => ({
-    t: t * 1000,
-    bytesIn: 0,
-    bytesOut,
-    hits,
-    loads: 0,
-    misses,
-    calls: 0,
-  });
-  for (let i = 0; i < 5; i++) ring.push(s(i * 5, i * 5000, i * 3, i));
-  assert.equal(ring.size, 3);
-  assert.deepEqual(ring.all().map((x) => x.t), [10_000, 15_000, 20_000]);
-  const r = rates(ring.all());
-  assert.equal(r.length, 2);
-  assert.equal(r[0].outBps, 1000);
-  assert.equal(r[0].hitRate, 0.75);
-  assert.deepEqual(rates([s(0, 0, 1, 1), s(5, 0, 1, 1)])[0].hitRate, null);
-  // Counter reset (restart) never gives negative rates.
-  assert.equal(rates([s(0, 100, 0, 0), s(5, 0, 0, 0)])[0].outBps, 0);
-});
-
-Deno.test("aggregate: totals per application and session, largest first; seed keys", () => {
-  const t = aggregate([stat("a/s1/o1", 100), stat("a/s2/o2", 300), stat("b/s1/o1", 7), stat("seed/o", 5)]);
-  assert.equal(t.bytes, 412);
-  assert.equal(t.objects, 4);
-  assert.deepEqual(t.apps.map((g) => [g.name, g.bytes, g.objects]), [["a", 400, 2], ["b", 7, 1], [
-    "(no app)",
-    5,
-    1,
-  ]]);
-  assert.deepEqual(t.sessions.map((g) => g.name), ["a/s2", "a/s1", "b/s1", "seed"]);
-  assert.deepEqual(groupsOf("x"), { app: "(no app)", session: "(no session)" });
-});
-
-Deno.test("status page: totals, charts and tables; user text is escaped", () => {
-  const snap = snapshot({ stored: aggregate([stat("<script>/s/o", 10)]) });
-  const points = [
-    { t: 1_700_000_090_000, inBps: 10, outBps: 2048, readsPerSec: 1, hitRate: 0.5, callsPerSec: 1 },
-    { t: 1_700_000_095_000, inBps: 10, outBps: 4096, readsPerSec: 0, hitRate: null, callsPerSec: 1 },
-    { t: 1_700_000_100_000, inBps: 10, outBps: 1024, readsPerSec: 2, hitRate: 1, callsPerSec: 1 },
-  ];
-  const html = renderStatusPage(snap, points);
-  assert.ok(html.startsWith("<!doctype html>"));
-  for (const id of ["totals", "throughput-chart", "hitrate-chart", "apps", "sessions", "health"]) {
-    assert.ok(html.includes(`id="${id}"`), id);
-  }
-  assert.ok(!html.includes("<script"), "no script, and user text escaped");
-  assert.ok(html.includes("&#60;script&#62;"));
-  assert.ok(!/(src|href)="https?:/.test(html), "no external asset");
-  assert.ok(html.includes("1 KiB/s"), "last throughput shown");
-  assert.ok(html.includes("62.5 %"), "hit rate since start: 5 / (5 + 2 + 1)");
-  // Null hit rate splits the line: two single points, drawn as dots.
-  const chart = lineChart({
-    id: "c",
-    title: "t",
-    series: [{ name: "s", color: "#000", points: points.map((p) => [p.t, p.hitRate]) }],
-    yMax: 1,
-    yFormat: String,
-  });
-  assert.equal((chart.match(/<circle /g) ?? []).length, 2);
-  assert.ok(lineChart({ id: "e", title: "t", series: [], yFormat: String }).includes("collecting samples"));
-});
-
-Deno.test("formatting helpers", () => {
-  assert.equal(formatBytes(0), "0 B");
-  assert.equal(formatBytes(1536), "1.50 KiB");
-  assert.equal(formatBytes(5 * 2 ** 30), "5 GiB");
-  assert.equal(niceBytes(87 * 1024), 100 * 1024);
-  assert.equal(niceBytes(3.2 * 2 ** 20), 4 * 2 ** 20);
-  assert.equal(formatBytes(Infinity), "unlimited");
-  assert.equal(niceCeil(0), 1);
-  assert.equal(niceCeil(3), 4);
-  assert.equal(niceCeil(4.5), 5);
-  assert.equal(niceCeil(1100), 2000);
-  assert.equal(escapeHtml(`<a href="x">&'`), "&#60;a href=&#34;x&#34;&#62;&#38;&#39;");
 });

@@ -1,0 +1,82 @@
+/**
+ * The HTTP side port (`--http HOST:PORT`, `cache.http`; off by default):
+ *
+ * - `GET /metrics`: Prometheus text format.
+ * - `GET /healthz`: 200 `ok` when SERVING, else 503 (`starting`, `shutting down`).
+ * - `GET /`: the status page. `GET /status.json`: the same data as JSON.
+ *
+ * HTTP/1.1 via `Deno.serve`. The port is meant for a private network or
+ * localhost: it shows key names (applications and sessions) but never
+ * payloads or credentials.
+ *
+ * @module
+ */
+import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./_metrics.ts";
+import { renderStatusPage } from "./_status_page.ts";
+import type { Ops } from "./mod.ts";
+
+function text(body: string, status = 200, type = "text/plain; charset=utf-8"): Response {
+  return new Response(body, { status, headers: { "content-type": type, "cache-control": "no-store" } });
+}
+
+/** Answer one request on the side port. */
+export async function handleOpsRequest(ops: Ops, req: Request): Promise<Response> {
+  const path = new URL(req.url).pathname;
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+  }
+  switch (path) {
+    case "/healthz":
+    case "/health":
+      return ops.health.serving ? text("ok\n") : text(`${ops.phase || "not serving"}\n`, 503);
+    case "/metrics":
+      return text(renderMetrics(await ops.snapshot(), ops.calls), 200, PROMETHEUS_CONTENT_TYPE);
+    case "/":
+    case "/status":
+      return text(renderStatusPage(await ops.snapshot(), ops.ratePoints()), 200, "text/html; charset=utf-8");
+    case "/status.json": {
+      const snapshot = await ops.snapshot();
+      return text(JSON.stringify({ ...snapshot, rates: ops.ratePoints() }, null, 1), 200, "application/json");
+    }
+    default:
+      return text("not found\n", 404);
+  }
+}
+
+/** A listening side port. */
+export interface OpsHttpServer {
+  /** Bound `host:port` (IPv6 hosts bracketed). */
+  address: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Listen on `host:port` (port 0 = ephemeral). */
+export function startOpsHttp(ops: Ops, host: string, port: number): Promise<OpsHttpServer> {
+  return new Promise((resolve, reject) => {
+    try {
+      const server = Deno.serve({
+        hostname: host,
+        port,
+        onListen: (addr) => {
+          const a = addr as Deno.NetAddr;
+          const h = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
+          resolve({
+            address: `${h}:${a.port}`,
+            port: a.port,
+            close: async () => {
+              await server.shutdown().catch(() => {});
+            },
+          });
+        },
+        onError: (err) => {
+          ops.onError("http", err);
+          return text("internal error\n", 500);
+        },
+      }, (req) => handleOpsRequest(ops, req));
+      server.finished.catch(() => {});
+    } catch (err) {
+      reject(err);
+    }
+  });
+}

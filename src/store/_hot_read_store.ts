@@ -1,0 +1,141 @@
+/**
+ * A small read cache on the network thread, in front of the worker store: gets
+ * of small, hot objects are answered without the worker round trip (about
+ * 0.1 ms per call), which dominates the cost of 1 KiB reads.
+ *
+ * Coherence: every write goes through this thread, so a write drops the cached
+ * entries it touches (before and after it runs), and a get result is cached
+ * only if no write at all started or ran while the get was in flight.
+ *
+ * @module
+ */
+import type { Store, StoreUsage } from "./store.ts";
+import {
+  type KeySelector,
+  type ObjectBody,
+  type ObjectStat,
+  selects,
+  type StagedPayload,
+  type StoredObject,
+} from "./types.ts";
+
+/** Limits of the hot read cache. */
+export interface HotReadOptions {
+  /** Largest object cached (payload bytes, base + patches). */
+  maxObjectBytes: number;
+  /** Total payload bytes cached. */
+  maxBytes: number;
+}
+
+/** Default: objects up to 64 KiB, 64 MiB in total. */
+export const HOT_READ_DEFAULTS: HotReadOptions = { maxObjectBytes: 64 * 1024, maxBytes: 64 * 1024 * 1024 };
+
+function payloadBytes(obj: StoredObject): number {
+  const b = obj.body;
+  let n = b.type === "opaque" ? b.data.length : b.type === "file" ? Infinity : 0;
+  if (b.type === "native") { for (const m of b.messages) n += m.body.length + m.header.length; }
+  for (const d of obj.deltas) n += d.data.length;
+  return n;
+}
+
+/** A {@link Store} that answers gets of small hot objects itself and forwards the rest to `inner`. */
+export class HotReadStore implements Store {
+  private readonly entries = new Map<string, { obj: StoredObject; bytes: number }>();
+  private bytes = 0;
+  private writesInFlight = 0;
+  /** Count of writes started; a get caches its result only if it did not change. */
+  private writeSeq = 0;
+  /** Gets answered here, without the worker. */
+  hits = 0;
+
+  constructor(
+    private readonly inner: Store,
+    private readonly options: HotReadOptions = HOT_READ_DEFAULTS,
+  ) {}
+
+  open(): Promise<string> {
+    return this.inner.open();
+  }
+
+  async get(key: string): Promise<StoredObject> {
+    const hit = this.entries.get(key);
+    if (hit) {
+      this.entries.delete(key); // refresh recency
+      this.entries.set(key, hit);
+      this.hits++;
+      return hit.obj;
+    }
+    const seq = this.writeSeq;
+    const idle = this.writesInFlight === 0;
+    const obj = await this.inner.get(key);
+    // Cache only if no write may have changed the key meanwhile.
+    if (idle && this.writesInFlight === 0 && this.writeSeq === seq) this.remember(key, obj);
+    return obj;
+  }
+
+  put(key: string, body: ObjectBody | StagedPayload): Promise<ObjectStat> {
+    return this.write([key], () => this.inner.put(key, body));
+  }
+
+  patch(key: string, data: Uint8Array): Promise<ObjectStat> {
+    return this.write([key], () => this.inner.patch(key, data));
+  }
+
+  delete(sel: KeySelector): Promise<number> {
+    const keys = [...this.entries.keys()].filter((k) => selects(sel, k));
+    return this.write(keys, () => this.inner.delete(sel));
+  }
+
+  stat(key: string): Promise<ObjectStat | null> {
+    return this.inner.stat(key);
+  }
+
+  list(sel: KeySelector): Promise<ObjectStat[]> {
+    return this.inner.list(sel);
+  }
+
+  async usage(): Promise<StoreUsage> {
+    const u = await this.inner.usage();
+    // Gets answered here are cache hits too (the worker never saw them).
+    const counters = { ...u.counters, hits: (u.counters.hits ?? 0) + this.hits };
+    return { ...u, counters: { ...counters, hotHits: this.hits, hotObjects: this.entries.size } };
+  }
+
+  close(): Promise<void> {
+    this.entries.clear();
+    return this.inner.close();
+  }
+
+  private async write<T>(keys: string[], op: () => Promise<T>): Promise<T> {
+    this.writesInFlight++;
+    this.writeSeq++;
+    for (const k of keys) this.forget(k);
+    try {
+      return await op();
+    } finally {
+      for (const k of keys) this.forget(k);
+      this.writesInFlight--;
+    }
+  }
+
+  private forget(key: string): void {
+    const e = this.entries.get(key);
+    if (e) {
+      this.bytes -= e.bytes;
+      this.entries.delete(key);
+    }
+  }
+
+  private remember(key: string, obj: StoredObject): void {
+    const bytes = payloadBytes(obj);
+    if (bytes > this.options.maxObjectBytes) return;
+    this.entries.set(key, { obj, bytes });
+    this.bytes += bytes;
+    while (this.bytes > this.options.maxBytes) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.bytes -= this.entries.get(oldest)!.bytes;
+      this.entries.delete(oldest);
+    }
+  }
+}

@@ -1,0 +1,448 @@
+/**
+ * The `fs` storage engine: durable, crash-safe object files in Flame's DiskStorage layout, so it can
+ * take over a folder written by Flame's Rust server or flamepy's local-storage mode (see _layout.ts).
+ *
+ * ## Atomicity and durability
+ * Every file is written as a temp file in its final folder (`.{name}.tmp-{hex}`), `syncData`ed, renamed
+ * over its final name, and the folder is fsynced (_io.ts `writeFileAtomic`). So a base or a patch is
+ * either wholly there or not at all; start-up removes stray temp files.
+ *
+ * - **Update** (writeBase): the new base replaces the old one by rename, then the old `.deltas` folder
+ *   is renamed into `{root}/.trash/` (folder fsynced) and removed. The base file's version is the truth:
+ *   a patch counts only if its version is greater than its base's (_deltas.ts). A new base always has a
+ *   version greater than every patch it replaces, so a crash between the two renames leaves the new
+ *   base with stale patches that are ignored on load and removed at start-up. A crash before the base
+ *   rename leaves the old base with all its patches. Neither a new base with old patches nor an old base
+ *   with some patches missing can ever be seen.
+ * - **Patch** (appendDelta): `{object}.deltas/{n}.arrow` appears by rename, so it is all there or not
+ *   at all; n is the next free number.
+ * - **Delete**: an exact key first loses its base file (unlink: from then on the object does not
+ *   exist), then its `.deltas` folder is renamed into the trash. A prefix (`app/session`, `app`, or all)
+ *   is one rename of the whole folder into the trash. The parent folders are fsynced, then the trash is
+ *   emptied. A crash mid-delete leaves either the whole object or nothing visible: leftover patch folders
+ *   without a base are removed at start-up, and so is the trash.
+ *
+ * ## Integrity
+ * Files this engine writes carry `flame.cache.crc32`. A load that finds a file that does not parse,
+ * fails its checksum or has inconsistent patch versions moves the whole object (base and patches) to
+ * `{root}/.quarantine/`, logs one JSON line to stderr and throws DATA_LOSS; later reads get NOT_FOUND.
+ * Wrong bytes are never returned. Files without a checksum (Flame's, pyarrow's) are accepted as they are.
+ *
+ * ## Start-up
+ * `open()` empties the trash, removes temp files, stale patches and orphan patch folders, and stats every
+ * object from its file footers without reading payloads (_inspect.ts). Damaged files are quarantined and
+ * start-up carries on.
+ *
+ * ## Disk budget (`capacity`)
+ * With `capacity` set, the engine tracks the file bytes of every object and the order in which objects
+ * were last read or written. After a write that takes the total above `capacity` it deletes whole
+ * objects, least recently used first, until the total fits again (never the object just written, which
+ * is kept even if it alone exceeds the budget). Objects it deletes, and objects it quarantines, are
+ * reported through {@link FsEngine.takeEvicted}, which the cache polls so it forgets them.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { IpcError } from "../../arrow/mod.ts";
+import { type CacheError, dataLoss, invalidArgument } from "../../errors.ts";
+import { log } from "../../log.ts";
+import type { AdoptsStagedUploads, StorageEngine } from "../engine.ts";
+import {
+  type Delta,
+  type KeySelector,
+  type ObjectStat,
+  selects,
+  type StagedPayload,
+  type StoredObject,
+} from "../types.ts";
+import { encodeBase, encodeDelta } from "./_codec.ts";
+import { Inspector } from "./_inspect.ts";
+import {
+  commitMany,
+  ioError,
+  type PendingWrite,
+  recentlyModified,
+  removeQuietly,
+  syncDir,
+  writeFileAtomic,
+  writeTemp,
+} from "./_io.ts";
+import { deltaName, isStorableKey, type ObjectPaths, objectPaths, RESERVED } from "./_layout.ts";
+import { DamagedObject, loadObject, scanObject } from "./_objects.ts";
+import { Quarantine } from "./_quarantine.ts";
+import { scanRoot } from "./_scan.ts";
+import { DiskUsage } from "./_usage.ts";
+import { adoptStagedFile, removeStaging } from "./_staging.ts";
+import { Trash } from "./_trash.ts";
+
+/** Base files at least this large are streamed from disk on get, not loaded. */
+export const STREAM_FROM_DISK_BYTES = 32 * 1024 * 1024;
+
+/** Options of {@link FsEngine}. */
+export interface FsEngineOptions {
+  /** Disk budget in bytes (file sizes); unlimited when absent. */
+  capacity?: number;
+}
+
+/** Storage engine keeping objects as Arrow IPC files under a root folder. */
+export class FsEngine implements StorageEngine, AdoptsStagedUploads {
+  readonly name = "fs";
+  readonly persistent = true;
+  /** Absolute root folder. */
+  readonly root: string;
+  private readonly capacity?: number;
+  private readonly trash: Trash;
+  private readonly inspector = new Inspector();
+  private readonly quarantine: Quarantine;
+  private readonly usage = new DiskUsage();
+  /** Next patch file number of objects that have (or had) patch files. */
+  private readonly nextDelta = new Map<string, number>();
+  private evicted: string[] = [];
+
+  constructor(root: string, options: FsEngineOptions = {}) {
+    this.root = resolve(root);
+    this.capacity = options.capacity;
+    this.trash = new Trash(this.root);
+    this.quarantine = new Quarantine(this.root);
+  }
+
+  /** Clean up leftovers and index every object from file footers. */
+  open(): { entries: ObjectStat[]; summary: string } {
+    const t0 = performance.now();
+    Deno.mkdirSync(this.root, { recursive: true });
+    const trashed = this.trash.empty(true);
+    const staged = removeStaging(this.root);
+    const { found, counts } = scanRoot(this.root, this.inspector, (err, paths) => {
+      this.quarantine.move(err.key, paths, err.file, err.reason);
+    });
+    // Recency starts as modification order (oldest first); only the disk budget uses it.
+    if (this.capacity !== undefined) found.sort((a, b) => a.stat.modified - b.stat.modified);
+    for (const s of found) {
+      this.usage.add(s.stat.key, s.fileBytes);
+      if (s.nextDelta > 0) this.nextDelta.set(s.stat.key, s.nextDelta);
+    }
+    let evicted = 0;
+    if (this.capacity !== undefined && this.usage.total > this.capacity) {
+      this.enforceCapacity(undefined);
+      evicted = this.evicted.length;
+      this.evicted = [];
+    }
+    const entries = evicted
+      ? found.filter((s) => this.usage.has(s.stat.key)).map((s) => s.stat)
+      : found.map((s) => s.stat);
+    const ms = Math.round(performance.now() - t0);
+    const c = counts;
+    const summary =
+      `fs storage ${this.root}: ${entries.length} objects, ${c.patches} patches, ${c.bytes} bytes ` +
+      `(${c.fileBytes} on disk), ${c.quarantined} quarantined, ${c.tempsRemoved} temp files removed, ` +
+      `${c.stalePatchesRemoved} stale patches and ${c.orphanFoldersRemoved} orphan patch folders dropped, ` +
+      `${staged} unfinished uploads and ` +
+      `${trashed} trash entries removed${evicted ? `, ${evicted} evicted over capacity` : ""}, ${ms} ms`;
+    return { entries, summary };
+  }
+
+  /** Durably replace the base of `obj.key` and drop its patches (see the module comment). */
+  writeBase(obj: StoredObject): void {
+    const paths = this.paths(obj.key);
+    let bytes: number;
+    try {
+      bytes = writeFileAtomic(this.root, paths.dir, paths.baseName, encodeBase(obj));
+    } catch (err) {
+      if (err instanceof IpcError) throw invalidArgument(err.message);
+      throw ioError(err, `could not write ${paths.rel}`);
+    }
+    this.committedBase(obj.key, paths, bytes);
+  }
+
+  /**
+   * {@link writeBase} for several objects (distinct keys) at once, as one group commit: all files are
+   * written, flushed together, renamed, and each folder is fsynced once. Resolves with, per object,
+   * null or the error that failed it; each object is committed or not on its own.
+   */
+  async writeBases(objs: StoredObject[]): Promise<(CacheError | null)[]> {
+    const results: (CacheError | null)[] = objs.map(() => null);
+    const pending: { i: number; paths: ObjectPaths; write: PendingWrite }[] = [];
+    objs.forEach((obj, i) => {
+      const paths = this.paths(obj.key);
+      try {
+        pending.push({ i, paths, write: writeTemp(this.root, paths.dir, paths.baseName, encodeBase(obj)) });
+      } catch (err) {
+        results[i] = err instanceof IpcError
+          ? invalidArgument(err.message)
+          : ioError(err, `could not write ${paths.rel}`);
+      }
+    });
+    const errors = await commitMany(pending.map((p) => p.write));
+    pending.forEach((p, k) => {
+      if (errors[k] !== null) {
+        results[p.i] = ioError(errors[k], `could not write ${p.paths.rel}`);
+        return;
+      }
+      this.committedBase(objs[p.i].key, p.paths, p.write.bytes);
+    });
+    return results;
+  }
+
+  /**
+   * Make a payload staged on disk by the network thread (_staging.ts) the new base of `key` at
+   * `version`, durably and atomically, dropping its patches. The staging file is consumed.
+   */
+  adoptStaged(key: string, version: number, staged: StagedPayload): ObjectStat {
+    const paths = this.paths(key);
+    let bytes: number;
+    try {
+      bytes = adoptStagedFile(this.root, paths, version, staged);
+    } catch (err) {
+      if (err instanceof IpcError) throw invalidArgument(err.message);
+      throw ioError(err, `could not store ${paths.rel}`);
+    }
+    this.committedBase(key, paths, bytes);
+    return {
+      key,
+      version,
+      baseVersion: version,
+      size: staged.length,
+      deltaCount: 0,
+      kind: "opaque",
+      rows: 1,
+      modified: Date.now(),
+    };
+  }
+
+  /** Bookkeeping after a new base file of `key` (`bytes` long) was committed. */
+  private committedBase(key: string, paths: ObjectPaths, bytes: number): void {
+    // The new base's version exceeds every old patch's, so the old patches are already invisible;
+    // removing them is cleanup and must not fail the put.
+    try {
+      // Patch files exist only for keys in nextDelta (start-up scan, probe, appendDelta).
+      if (this.nextDelta.has(key) && this.trash.move(paths.deltas)) {
+        syncDir(paths.dir);
+        this.trash.empty();
+      }
+    } catch (err) {
+      log("warn", "old patches of an updated object could not be removed (they are ignored)", {
+        key,
+        error: String(err),
+      });
+    }
+    this.nextDelta.delete(key);
+    this.usage.set(key, bytes);
+    this.enforceCapacity(key);
+  }
+
+  /** Durably add patch number `max(index, next free)` of `key`. */
+  appendDelta(key: string, delta: Delta, index: number): void {
+    const paths = this.paths(key);
+    const n = Math.max(index, this.nextDelta.get(key) ?? 0);
+    let bytes: number;
+    try {
+      bytes = writeFileAtomic(this.root, paths.deltas, deltaName(n), encodeDelta(delta));
+    } catch (err) {
+      if (err instanceof IpcError) throw invalidArgument(err.message);
+      throw ioError(err, `could not write patch ${n} of ${paths.rel}`);
+    }
+    this.nextDelta.set(key, n + 1);
+    this.usage.add(key, bytes);
+    this.enforceCapacity(key);
+  }
+
+  /** Read and verify a whole object; null when absent; DATA_LOSS (and quarantine) when damaged. */
+  load(key: string): StoredObject | null {
+    if (!isStorableKey(key)) return null;
+    const paths = objectPaths(this.root, key);
+    const streamed = this.locateLarge(key, paths);
+    if (streamed) return streamed;
+    let loaded;
+    try {
+      loaded = loadObject(key, paths);
+    } catch (err) {
+      if (err instanceof DamagedObject) throw this.damaged(err, paths);
+      throw ioError(err, `could not read ${paths.rel}`);
+    }
+    if (!loaded) {
+      this.forget(key);
+      return null;
+    }
+    this.usage.set(key, loaded.fileBytes);
+    if (loaded.nextDelta > 0) {
+      this.nextDelta.set(key, Math.max(loaded.nextDelta, this.nextDelta.get(key) ?? 0));
+    }
+    return loaded.obj;
+  }
+
+  /**
+   * A large object without patches whose payload can be streamed from its
+   * file: returned with a {@link FileBody} instead of being read into memory.
+   */
+  private locateLarge(key: string, paths: ReturnType<typeof objectPaths>): StoredObject | null {
+    let size: number;
+    try {
+      size = Deno.statSync(paths.base).size;
+    } catch {
+      return null;
+    }
+    if (size < STREAM_FROM_DISK_BYTES) return null;
+    try {
+      for (const e of Deno.readDirSync(paths.deltas)) if (e.isFile) return null;
+    } catch { /* no patches folder */ }
+    let info;
+    try {
+      info = this.inspector.locate(paths.base);
+    } catch {
+      return null; // let the full load report what is wrong with it
+    }
+    if (!info.region) return null;
+    const { offset, length, crc32, ino } = info.region;
+    this.usage.set(key, info.fileBytes);
+    return {
+      key,
+      baseVersion: info.version,
+      body: { type: "file", path: paths.base, ino, offset, length, crc32 },
+      deltas: [],
+    };
+  }
+
+  /**
+   * Stat an object that is not indexed (e.g. written by another process); null when absent. A damaged
+   * file is quarantined (DATA_LOSS), unless it changed in the last 2 s: then it may still be being written
+   * in place by its writer, and it counts as absent for now.
+   */
+  probe(key: string): ObjectStat | null {
+    if (!isStorableKey(key)) return null;
+    const paths = objectPaths(this.root, key);
+    let s;
+    try {
+      s = scanObject(this.inspector, key, paths.base, paths.deltas, false);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) return null;
+      if (err instanceof DamagedObject) {
+        // Another process (flamepy's local-storage mode writes in place) may still be writing it.
+        if (recentlyModified(err.file)) return null;
+        // Not indexed yet, so there is nothing for the cache to forget.
+        throw this.damaged(err, paths, false);
+      }
+      throw ioError(err, `could not read ${paths.rel}`);
+    }
+    this.usage.set(key, s.fileBytes);
+    if (s.nextDelta > 0) this.nextDelta.set(key, s.nextDelta);
+    return s.stat;
+  }
+
+  /** Durably remove the selected objects (whole folders for prefixes, as Flame does). */
+  remove(sel: KeySelector, keys: string[]): void {
+    const parts = sel.value === "" ? [] : sel.value.split("/");
+    const dirty = new Set<string>();
+    const trash = (path: string) => {
+      if (this.trash.move(path)) dirty.add(path.slice(0, path.lastIndexOf("/")));
+    };
+    const dropObject = (key: string) => {
+      if (!isStorableKey(key)) return;
+      const p = objectPaths(this.root, key);
+      // Base first: once it is gone the object does not exist, whatever happens to its patches.
+      if (removeQuietly(p.base)) dirty.add(p.dir);
+      trash(p.deltas);
+    };
+    try {
+      if (sel.exact || parts.length >= 3) {
+        dropObject(sel.value);
+      } else if (parts.length === 0) {
+        for (const e of Deno.readDirSync(this.root)) {
+          if (!RESERVED.has(e.name)) trash(`${this.root}/${e.name}`);
+        }
+      } else if (!RESERVED.has(parts[0])) {
+        trash(`${this.root}/${sel.value}`);
+        if (parts.length === 2) dropObject(sel.value); // the two-part key equal to the prefix
+      }
+      for (const dir of dirty) syncDir(dir);
+    } catch (err) {
+      throw ioError(err, `could not delete ${sel.value}`);
+    }
+    for (const key of keys) this.forget(key);
+    if (sel.exact) this.forget(sel.value);
+    else for (const key of [...this.usage.keys()]) if (selects(sel, key)) this.forget(key);
+    try {
+      this.trash.empty();
+    } catch (err) {
+      log("warn", "trash could not be emptied (it is retried at start-up)", { error: String(err) });
+    }
+  }
+
+  /**
+   * Keys this engine removed on its own since the last call: objects deleted to keep within `capacity`
+   * and damaged objects moved to the quarantine. The cache forgets them.
+   */
+  takeEvicted(): string[] {
+    const out = this.evicted;
+    this.evicted = [];
+    return out;
+  }
+
+  /** A read served from the cache's memory: `key` becomes the most recently used. */
+  touch(key: string): void {
+    this.usage.touch(key);
+  }
+
+  /** Bytes of all object files, as tracked for the disk budget. */
+  get diskBytes(): number {
+    return this.usage.total;
+  }
+
+  close(): void {}
+
+  private paths(key: string): ObjectPaths {
+    return objectPaths(this.root, key);
+  }
+
+  private forget(key: string): void {
+    this.usage.drop(key);
+    this.nextDelta.delete(key);
+  }
+
+  /** Quarantine a damaged object; returns the DATA_LOSS error to throw. */
+  private damaged(err: DamagedObject, paths: ObjectPaths, indexed = true) {
+    this.quarantine.move(err.key, paths, err.file, err.reason);
+    this.forget(err.key);
+    if (indexed) this.evicted.push(err.key);
+    return dataLoss(`object ${err.key} is damaged and was quarantined: ${err.reason}`);
+  }
+
+  /** Delete least recently used objects (never `keep`) until the files fit in `capacity`. */
+  private enforceCapacity(keep: string | undefined): void {
+    const cap = this.capacity;
+    if (cap === undefined || this.usage.total <= cap) return;
+    const victims: string[] = [];
+    const dirty = new Set<string>();
+    let projected = this.usage.total;
+    for (const key of this.usage.keys()) {
+      if (projected <= cap) break;
+      if (key === keep) continue;
+      victims.push(key);
+      projected -= this.usage.get(key) ?? 0;
+    }
+    for (const key of victims) {
+      const p = objectPaths(this.root, key);
+      try {
+        if (removeQuietly(p.base)) dirty.add(p.dir);
+        if (this.trash.move(p.deltas)) dirty.add(p.dir);
+      } catch (err) {
+        log("warn", "could not evict object over disk capacity", { key, error: String(err) });
+        continue;
+      }
+      this.forget(key);
+      this.evicted.push(key);
+    }
+    for (const dir of dirty) {
+      try {
+        syncDir(dir);
+      } catch { /* an evicted object that reappears after a power cut is still a valid object */ }
+    }
+    this.trash.empty();
+    if (victims.length) {
+      log("info", "objects evicted from disk over capacity", {
+        count: victims.length,
+        capacity: cap,
+        bytes: this.usage.total,
+      });
+    }
+  }
+}
