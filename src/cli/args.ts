@@ -11,6 +11,7 @@ import {
   parseEndpointUri,
   parseHostPort,
 } from "../config/endpoint.ts";
+import { clusterFlagLayer } from "../config/cluster.ts";
 import { ConfigError, show } from "../config/errors.ts";
 import type { Layer } from "../config/layer.ts";
 import { loadConfig } from "../config/load.ts";
@@ -102,6 +103,7 @@ function flagLayer(p: ParsedArgv, env: Record<string, string>, cwd: string): Lay
   if ((f = str("idle-timeout"))) layer.idleTimeoutMs = { value: parseDuration(f.v, f.key), key: f.key };
   if ((f = str("http"))) layer.http = { value: parseHttp(f.v, f.key), key: f.key };
   if ((f = str("log-level"))) layer.logLevel = { value: parseLogLevel(f.v, f.key), key: f.key };
+  Object.assign(layer, clusterFlagLayer(p.values));
   return layer;
 }
 

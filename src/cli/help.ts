@@ -4,6 +4,7 @@
  * @module
  */
 
+import { CLUSTER_FLAGS } from "../config/cluster.ts";
 import { ENV_VARS } from "../config/env.ts";
 import { VERSION } from "../config/version.ts";
 
@@ -129,6 +130,7 @@ export const FLAGS: FlagSpec[] = [
     default: "info",
     env: "FLAME_LOG",
   },
+  ...CLUSTER_FLAGS,
   { name: "json", type: "boolean", scope: "admin", help: "machine-readable JSON output" },
   {
     name: "output",
@@ -185,7 +187,9 @@ export function helpText(): string {
     "CONFIGURATION FILE (flame-cluster.yaml, cache: section; other sections are ignored)",
     "  endpoint, network_interface (interface name regex; its IPv4 is advertised), storage,",
     "  eviction.{policy,max_memory,max_objects}, tls.{cert_file,key_file,ca_file (client certs)},",
-    "  capacity, http, log_level, auth.{tokens_file,token_env,users}",
+    "  capacity, http, log_level, auth.{tokens_file,token_env,users},",
+    "  cluster.{etcd,name,id,advertise,lease_ttl}, remote.{url,endpoint,region,path_style}",
+    "S3 credentials are never configuration: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws files.",
     "",
     "Precedence: flags > environment > configuration file > defaults.",
     "Default server: listen 127.0.0.1:9090, endpoint grpc://127.0.0.1:9090, storage ./flame-cache-data.",

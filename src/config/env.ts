@@ -4,6 +4,7 @@
  * @module
  */
 
+import { CLUSTER_ENV_VARS, clusterEnvLayer } from "./cluster.ts";
 import { parseEndpointUri } from "./endpoint.ts";
 import { ConfigError, show } from "./errors.ts";
 import type { Layer } from "./layer.ts";
@@ -36,6 +37,7 @@ export const ENV_VARS: { name: string; setting: string; default: string }[] = [
   { name: "FLAME_CACHE_HTTP", setting: "metrics/health HTTP port (cache.http)", default: "off" },
   { name: "FLAME_LOG", setting: "log level (cache.log_level)", default: "info" },
   { name: "FLAME_HOME", setting: "base of relative fs:// storage paths", default: "/var/lib/flame" },
+  ...CLUSTER_ENV_VARS,
 ];
 
 /**
@@ -90,5 +92,6 @@ export function envLayer(env: Record<string, string>, cwd: string): Layer {
   if ((v = get("FLAME_LOG")) !== undefined) {
     layer.logLevel = { value: parseLogLevel(v, "FLAME_LOG"), key: "FLAME_LOG" };
   }
+  Object.assign(layer, clusterEnvLayer(env));
   return layer;
 }

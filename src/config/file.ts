@@ -5,6 +5,7 @@
  */
 
 import { parseAuthSection } from "./auth.ts";
+import { clusterFileLayer } from "./cluster.ts";
 import { parseEndpointUri } from "./endpoint.ts";
 import { ConfigError, show } from "./errors.ts";
 import type { Layer } from "./layer.ts";
@@ -31,6 +32,8 @@ const CACHE_KEYS = new Set([
   "http",
   "auth",
   "log_level",
+  "cluster",
+  "remote",
 ]);
 const EVICTION_KEYS = new Set(["policy", "max_memory", "max_objects"]);
 
@@ -134,5 +137,6 @@ export function cacheSectionLayer(
       key: "cache.auth",
     };
   }
+  Object.assign(layer, clusterFileLayer(cache, warnings));
   return layer;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ClusterSettings } from "./cluster.ts";
 import type { EndpointSpec } from "./endpoint.ts";
 import type { AuthConfig, EvictionPolicy, HostPort, LogLevel, StorageConfig, TlsConfig } from "./types.ts";
 
@@ -33,7 +34,7 @@ export interface Settings {
 }
 
 /** The settings one source provides; absent keys fall through to lower layers. */
-export type Layer = Partial<Settings>;
+export type Layer = Partial<Settings & ClusterSettings>;
 
 /** Merge layers, later ones winning; `undefined` entries never override. */
 export function mergeLayers(...layers: Layer[]): Layer {

@@ -7,6 +7,7 @@
 
 import { networkInterfaces } from "node:os";
 import { formatEndpoint, type Interfaces, resolveNetwork, type Scheme } from "./endpoint.ts";
+import { clusterWithBoundPort, resolveCluster } from "./cluster.ts";
 import { envLayer } from "./env.ts";
 import { ConfigError } from "./errors.ts";
 import { cacheSectionLayer } from "./file.ts";
@@ -33,6 +34,8 @@ export interface LoadOptions {
   interfaces?: Interfaces;
   /** Base of relative paths; defaults to `Deno.cwd()`. */
   cwd?: string;
+  /** Host name (the default cluster member id); defaults to `Deno.hostname()`. */
+  hostname?: () => string;
 }
 
 /**
@@ -103,6 +106,17 @@ export function loadConfig(options: LoadOptions = {}): CacheConfig {
   if (s.http?.value) config.http = s.http.value;
   if (s.auth) config.auth = s.auth.value;
   if (configPath) config.configPath = configPath;
+  Object.assign(
+    config,
+    resolveCluster(s, {
+      listen: net.listen,
+      scheme: net.scheme,
+      networkInterface: s.networkInterface,
+      interfaces: () => options.interfaces ?? networkInterfaces(),
+      env,
+      hostname: options.hostname ?? (() => Deno.hostname()),
+    }),
+  );
   return config;
 }
 
@@ -118,5 +132,7 @@ export function withBoundPort(config: CacheConfig, port: number): CacheConfig {
     const host = m[2].startsWith("[") ? m[2].slice(1, -1) : m[2];
     endpoint = formatEndpoint(m[1] as Scheme, host, port);
   }
-  return { ...config, listen, endpoint };
+  const bound = { ...config, listen, endpoint };
+  if (config.cluster && config.listen.port === 0) bound.cluster = clusterWithBoundPort(config.cluster, port);
+  return bound;
 }

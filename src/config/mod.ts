@@ -11,10 +11,12 @@ export type {
   AuthToken,
   AuthUser,
   CacheConfig,
+  ClusterConfig,
   Command,
   EvictionPolicy,
   HostPort,
   LogLevel,
+  RemoteConfig,
   StorageConfig,
   TlsConfig,
 } from "./types.ts";
@@ -35,4 +37,5 @@ export {
 } from "./endpoint.ts";
 export { DEFAULT_FLAME_HOME, DEFAULT_STORAGE_DIR, parseStorage } from "./storage.ts";
 export { ENV_VARS } from "./env.ts";
+export { clusterLogFields } from "./cluster.ts";
 export { parseCommand } from "../cli/args.ts";

@@ -4,6 +4,9 @@
  * @module
  */
 
+import type { ClusterConfig, RemoteConfig } from "./cluster.ts";
+export type { ClusterConfig, RemoteConfig };
+
 /** TLS server identity. When `caFile` is set, the server requires client certificates signed by it (mutual TLS). */
 export interface TlsConfig {
   /** PEM certificate chain (absolute path, checked readable at config time). */
@@ -75,6 +78,10 @@ export interface CacheConfig {
   http?: HostPort;
   /** Accepted credentials; auth is off when absent. */
   auth?: AuthConfig;
+  /** Cluster membership (etcd); absent = a single node. Requires `remote`. */
+  cluster?: ClusterConfig;
+  /** The shared durable tier (S3-compatible storage); absent = local storage only. */
+  remote?: RemoteConfig;
   /** Log level, default `info`. */
   logLevel: LogLevel;
   /** The configuration file actually read, if any (absolute path). */

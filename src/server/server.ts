@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type CacheConfig, withBoundPort } from "../config/mod.ts";
+import { type CacheConfig, clusterLogFields, withBoundPort } from "../config/mod.ts";
 import { GrpcServer } from "../grpc/mod.ts";
 import { FLIGHT_SERVICE, FlightService } from "./service.ts";
 import { openStore, stagerFor, type Store } from "../store/mod.ts";
@@ -60,6 +60,11 @@ export async function startServer(
   ops.register(grpc); // grpc.health.v1.Health, NOT_SERVING until the index is loaded
   const port = await grpc.listen(initial.listen.host, initial.listen.port);
   const config = withBoundPort(initial, port);
+  if (config.cluster || config.remote) {
+    log("info", "cluster mode configured", clusterLogFields(config.cluster, config.remote));
+    // The lead removes this when the cluster libraries are wired in (issue 13).
+    log("warn", "cluster mode is not wired yet: running as a single node");
+  }
   const service = new FlightService(store, {
     endpoint: config.endpoint,
     maxObjectBytes: MAX_OBJECT_BYTES,
