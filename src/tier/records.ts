@@ -45,6 +45,7 @@ export interface VersionRecord {
   modified: string;
 }
 
+// deno-lint-ignore no-control-regex -- control characters are exactly what a segment must not contain
 const SEGMENT = /^[^/\x00-\x1f]+$/;
 
 /**

@@ -99,7 +99,11 @@ export interface PutConditions {
 }
 
 const MIB = 1 << 20;
-const xml = new XMLParser({ parseTagValue: false, htmlEntities: true, isArray: (name) => name === "Contents" });
+const xml = new XMLParser({
+  parseTagValue: false,
+  htmlEntities: true,
+  isArray: (name) => name === "Contents",
+});
 
 /** A client for one bucket. */
 export class S3Bucket {
