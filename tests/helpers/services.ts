@@ -294,6 +294,7 @@ export async function startWeed(options: { timeoutMs?: number } = {}): Promise<W
     `-dir=${dir}/data`,
     "-ip=127.0.0.1",
     "-ip.bind=127.0.0.1",
+    "-master.telemetry=false",
     `-master.port=${master}`,
     `-master.port.grpc=${masterGrpc}`,
     "-master.volumeSizeLimitMB=256",
@@ -306,6 +307,8 @@ export async function startWeed(options: { timeoutMs?: number } = {}): Promise<W
     `-s3.port=${s3}`,
     `-s3.port.grpc=${s3Grpc}`,
     `-s3.config=${dir}/s3.json`,
+    "-s3.port.iceberg=0", // optional catalog servers on fixed default ports: off
+    "-s3.port.lance=0",
   ]);
   const { AwsClient } = await import("aws4fetch");
   const aws = new AwsClient({ ...S3_TEST_CREDENTIALS, service: "s3", region: "us-east-1" });

@@ -1,0 +1,422 @@
+/**
+ * The shared durable tier: objects, patches and version records in an S3-compatible bucket, with a version
+ * protocol that never hands out one version twice, whatever the cluster's membership believes.
+ *
+ * Protocol (layout in `records.ts`):
+ * - put / patch: upload the payload to a fresh blob (`data/{key}/{random}`), then compare-and-set the
+ *   record `meta/{key}`: read it with its ETag; next version = its version + 1 (1 when absent); write it
+ *   with `If-Match: <etag>` (or `If-None-Match: *` when absent). A 412 means another writer committed
+ *   first: re-read and try again. The call is acknowledged only after its CAS succeeded; the CAS is the
+ *   commit point, so nothing half-written is ever visible (a reader sees the old record or the new one,
+ *   and every blob a record names was complete before the record was written).
+ * - Two writers cannot both commit version N: both would need to replace the same record ETag, and the
+ *   store accepts only the first conditional write. Records never repeat a previous state (the version
+ *   grows; a tombstone differs from its live record), so an ETag (an MD5 of the content) never comes back.
+ * - delete: CAS the record into a tombstone (`deleted: true`, same version, no blobs), then delete the
+ *   blobs. The tombstone keeps the version, so a re-created key continues from it.
+ * - Blobs a record stops naming (replaced base, folded patches) are deleted `retireDelayMs` after the
+ *   commit, so a reader that fetched the previous record a moment ago can still finish its read.
+ * - A blob whose CAS lost for good (patch of a missing key, patch limit, a definite rejection) is deleted at
+ *   once. When the CAS outcome is unknown (connection lost mid-request), the record is read back: if it
+ *   names our blob the call succeeded after all; otherwise the blob is left for {@link Tier.gc} (deleting it
+ *   could break a record write still in flight), and the caller gets a retryable error.
+ * - {@link Tier.gc} deletes blobs older than an age that no record names (crash between upload and CAS).
+ *
+ * Errors: {@link TierUnavailableError} (retryable; also after too many lost CAS rounds),
+ * `NOT_FOUND` (patch of a missing/deleted key, missing blob), `RESOURCE_EXHAUSTED` (patch limit),
+ * `DATA_LOSS` (a malformed record, a blob whose size/crc32 does not match its record).
+ *
+ * @module
+ */
+import { crc32 } from "node:zlib";
+import { CacheError, dataLoss, notFound, resourceExhausted } from "../errors.ts";
+import { TierNotFoundError, TierPreconditionError, TierUnavailableError } from "./errors.ts";
+import {
+  type BaseRef,
+  type BlobRef,
+  blobsOf,
+  checkKey,
+  Layout,
+  parseRecord,
+  type VersionRecord,
+} from "./records.ts";
+import type { ByteRange, S3Bucket } from "./s3.ts";
+
+export type { BaseRef, BlobRef, VersionRecord } from "./records.ts";
+
+/** Options for {@link Tier}. */
+export interface TierOptions {
+  bucket: S3Bucket;
+  /** Key prefix inside the bucket (e.g. `flame-cache/`); default none. */
+  prefix?: string;
+  /** Most patches one record may carry (default 1000); one more is RESOURCE_EXHAUSTED. */
+  patchLimit?: number;
+  /** CAS rounds before giving up with UNAVAILABLE (default 64). */
+  casAttempts?: number;
+  /** Delay before deleting blobs a newer record no longer names (default 10 000 ms). */
+  retireDelayMs?: number;
+  /** Parallel record reads/writes in list and prefix delete (default 8). */
+  concurrency?: number;
+}
+
+/** A record and the ETag it was read with (for the caller's own conditional logic). */
+export interface RecordHead {
+  record: VersionRecord;
+  etag: string;
+}
+
+/** What a put stores about the payload besides its bytes. */
+export interface PutMeta {
+  kind: "opaque" | "native";
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The shared tier on one bucket. */
+export class Tier {
+  readonly layout: Layout;
+  readonly patchLimit: number;
+  readonly #s3: S3Bucket;
+  readonly #casAttempts: number;
+  readonly #retireDelayMs: number;
+  readonly #concurrency: number;
+  readonly #retiring = new Map<number, { timer: ReturnType<typeof setTimeout>; blobs: string[] }>();
+  #nextRetire = 0;
+
+  constructor(options: TierOptions) {
+    this.#s3 = options.bucket;
+    this.layout = new Layout(options.prefix);
+    this.patchLimit = options.patchLimit ?? 1000;
+    this.#casAttempts = options.casAttempts ?? 64;
+    this.#retireDelayMs = options.retireDelayMs ?? 10_000;
+    this.#concurrency = options.concurrency ?? 8;
+  }
+
+  /** Store a new base payload for `key`; resolves with the committed record (its `version` is the new one). */
+  async put(
+    key: string,
+    body: Uint8Array | ReadableStream<Uint8Array>,
+    meta: PutMeta,
+    signal?: AbortSignal,
+  ): Promise<VersionRecord> {
+    checkKey(key);
+    const { blob, size, crc } = await this.#upload(key, body, signal);
+    return await this.#commit(key, blob, signal, (current) => {
+      const version = (current?.version ?? 0) + 1;
+      const base: BaseRef = { version, blob, size, crc32: crc, kind: meta.kind };
+      return { key, version, base, patches: [], modified: new Date().toISOString() };
+    });
+  }
+
+  /** Append a patch to the live record of `key`; resolves with the committed record. */
+  async patch(key: string, body: Uint8Array, signal?: AbortSignal): Promise<VersionRecord> {
+    checkKey(key);
+    const { blob, size, crc } = await this.#upload(key, body, signal);
+    return await this.#commit(key, blob, signal, (current) => {
+      if (!current || current.deleted) throw notFound(`object ${key} not found`);
+      if (current.patches.length >= this.patchLimit) {
+        throw resourceExhausted(
+          `object ${key} has ${current.patches.length} patches (limit ${this.patchLimit})`,
+        );
+      }
+      const version = current.version + 1;
+      const patch: BlobRef = { version, blob, size, crc32: crc };
+      return {
+        ...current,
+        version,
+        patches: [...current.patches, patch],
+        modified: new Date().toISOString(),
+      };
+    });
+  }
+
+  /** The live record of `key` with its ETag, or undefined (absent or deleted, unless `includeDeleted`). */
+  async head(
+    key: string,
+    options: { includeDeleted?: boolean; signal?: AbortSignal } = {},
+  ): Promise<RecordHead | undefined> {
+    checkKey(key);
+    const read = await this.#readRecord(key, options.signal);
+    if (!read || (read.record.deleted && !options.includeDeleted)) return undefined;
+    return read;
+  }
+
+  /** A blob's bytes as a stream (optionally a range). NOT_FOUND when the blob is gone. */
+  async openBlob(blob: string, range?: ByteRange, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const { body } = await this.#s3.getStream(this.layout.blobKey(blob), range, signal);
+    return body;
+  }
+
+  /** A blob's bytes, checked against the size and crc32 its record gives (DATA_LOSS when they differ). */
+  async readBlob(ref: BlobRef, signal?: AbortSignal): Promise<Uint8Array> {
+    const bytes = await this.#s3.get(this.layout.blobKey(ref.blob), undefined, signal);
+    if (bytes.length !== ref.size || crc32(bytes) !== ref.crc32) {
+      throw dataLoss(`tier blob ${ref.blob}: size or crc32 does not match its record`);
+    }
+    return bytes;
+  }
+
+  /** Delete one object: tombstone its record (CAS), then delete its blobs. Resolves true if it was live. */
+  async delete(key: string, signal?: AbortSignal): Promise<boolean> {
+    checkKey(key);
+    for (let attempt = 0; attempt < this.#casAttempts; attempt++) {
+      const read = await this.#readRecord(key, signal);
+      if (!read || read.record.deleted) return false;
+      const tombstone: VersionRecord = {
+        key,
+        version: read.record.version,
+        base: null,
+        patches: [],
+        deleted: true,
+        modified: new Date().toISOString(),
+      };
+      try {
+        await this.#writeRecord(tombstone, read.etag, signal);
+      } catch (err) {
+        if (err instanceof TierPreconditionError) {
+          await backoff(attempt);
+          continue;
+        }
+        throw err;
+      }
+      await this.#deleteBlobs(blobsOf(read.record));
+      return true;
+    }
+    throw new TierUnavailableError(`tier delete ${key}: too much contention, try again`);
+  }
+
+  /**
+   * Delete every live object under `selector` (`app/session` or `app`; whole segments). Resolves with how
+   * many were deleted. Objects put after the listing are not affected (as on one node: put after delete).
+   */
+  async deletePrefix(selector: string, signal?: AbortSignal): Promise<number> {
+    checkKey(selector, "selector");
+    let deleted = 0;
+    await this.#forEachRecordKey(selector, signal, async (key) => {
+      if (await this.delete(key, signal)) deleted++;
+    });
+    return deleted;
+  }
+
+  /** Every live record under `selector` (`""` for all, `app`, `app/session`), in key order. */
+  async *list(selector = "", signal?: AbortSignal): AsyncGenerator<VersionRecord> {
+    if (selector) checkKey(selector, "selector");
+    const prefix = selector ? this.layout.recordPrefix(selector) : `${this.layout.prefix}meta/`;
+    let batch: string[] = [];
+    const flush = async () => {
+      const reads = await mapLimit(batch, this.#concurrency, (key) => this.#readRecord(key, signal));
+      batch = [];
+      return reads;
+    };
+    for await (const item of this.#s3.list(prefix, signal)) {
+      batch.push(this.layout.keyOfRecord(item.key));
+      if (batch.length >= 64) {
+        for (const read of await flush()) if (read && !read.record.deleted) yield read.record;
+      }
+    }
+    for (const read of await flush()) if (read && !read.record.deleted) yield read.record;
+  }
+
+  /**
+   * Delete blobs under `selector` (default all) that no record names and that are older than
+   * `olderThanMs` (by the store's clock): leftovers of a crash between upload and CAS, or of a retirement
+   * that never ran. Resolves with how many were deleted.
+   */
+  async gc(olderThanMs: number, selector = "", signal?: AbortSignal): Promise<number> {
+    if (selector) checkKey(selector, "selector");
+    const prefix = selector ? this.layout.blobPrefix(selector) : `${this.layout.prefix}data/`;
+    const cutoff = Date.now() - olderThanMs;
+    const byKey = new Map<string, string[]>();
+    for await (const item of this.#s3.list(prefix, signal)) {
+      if (item.lastModified.getTime() > cutoff) continue;
+      const blob = this.layout.blobOfKey(item.key);
+      const key = this.layout.keyOfBlob(blob);
+      byKey.set(key, [...(byKey.get(key) ?? []), blob]);
+    }
+    let deleted = 0;
+    await mapLimit([...byKey], this.#concurrency, async ([key, blobs]) => {
+      const read = await this.#readRecord(key, signal);
+      const named = new Set(read ? blobsOf(read.record) : []);
+      const orphans = blobs.filter((b) => !named.has(b));
+      await this.#deleteBlobs(orphans);
+      deleted += orphans.length;
+    });
+    return deleted;
+  }
+
+  /** Run pending blob retirements now (call before shutdown; also stops their timers). */
+  async flush(): Promise<void> {
+    const pending = [...this.#retiring.values()];
+    this.#retiring.clear();
+    for (const { timer } of pending) clearTimeout(timer);
+    await this.#deleteBlobs(pending.flatMap((p) => p.blobs));
+  }
+
+  // --- internals -----------------------------------------------------------------------------------
+
+  async #upload(key: string, body: Uint8Array | ReadableStream<Uint8Array>, signal?: AbortSignal) {
+    const blob = this.layout.newBlob(key);
+    let crc = 0;
+    let size = 0;
+    let source: Uint8Array | ReadableStream<Uint8Array>;
+    if (body instanceof Uint8Array) {
+      crc = crc32(body);
+      size = body.length;
+      source = body;
+    } else {
+      source = body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            crc = crc32(chunk, crc);
+            size += chunk.length;
+            controller.enqueue(chunk);
+          },
+        }),
+      );
+    }
+    // A failed single PUT stores nothing and a failed multipart is aborted; a PUT whose outcome is unknown
+    // may have stored the blob, which gc removes later (no record names it).
+    await this.#s3.put(this.layout.blobKey(blob), source, {}, signal);
+    return { blob, size, crc };
+  }
+
+  /** The CAS loop shared by put and patch. `next` builds the new record from the current one (or throws). */
+  async #commit(
+    key: string,
+    blob: string,
+    signal: AbortSignal | undefined,
+    next: (current: VersionRecord | undefined) => VersionRecord,
+  ): Promise<VersionRecord> {
+    for (let attempt = 0; attempt < this.#casAttempts; attempt++) {
+      let read: RecordHead | undefined;
+      let record: VersionRecord;
+      try {
+        read = await this.#readRecord(key, signal);
+        record = next(read?.record);
+      } catch (err) {
+        await this.#deleteBlobs([blob]); // no record write was attempted: the blob is ours alone
+        throw err;
+      }
+      try {
+        await this.#writeRecord(record, read?.etag, signal);
+      } catch (err) {
+        if (err instanceof TierPreconditionError) {
+          await backoff(attempt);
+          continue;
+        }
+        if (err instanceof TierUnavailableError) {
+          // Unknown outcome: the write may have landed. Read back to find out.
+          const landed = await this.#readRecord(key, signal).catch(() => undefined);
+          if (landed && blobsOf(landed.record).includes(blob)) {
+            return this.#committed(read?.record, landed.record);
+          }
+          throw err; // our blob stays for gc: a write still in flight may yet name it
+        }
+        await this.#deleteBlobs([blob]);
+        throw err;
+      }
+      return this.#committed(read?.record, record);
+    }
+    await this.#deleteBlobs([blob]);
+    throw new TierUnavailableError(`tier commit ${key}: too much contention, try again`);
+  }
+
+  /** After a commit: schedule deletion of the blobs the previous record named and the new one does not. */
+  #committed(previous: VersionRecord | undefined, record: VersionRecord): VersionRecord {
+    if (previous) {
+      const kept = new Set(blobsOf(record));
+      const retired = blobsOf(previous).filter((b) => !kept.has(b));
+      if (retired.length) this.#retire(retired);
+    }
+    return record;
+  }
+
+  #retire(blobs: string[]): void {
+    if (this.#retireDelayMs <= 0) {
+      this.#deleteBlobs(blobs).catch(() => {});
+      return;
+    }
+    const id = this.#nextRetire++;
+    const timer = setTimeout(() => {
+      this.#retiring.delete(id);
+      this.#deleteBlobs(blobs).catch(() => {});
+    }, this.#retireDelayMs);
+    Deno.unrefTimer(timer);
+    this.#retiring.set(id, { timer, blobs });
+  }
+
+  /** Best-effort: a blob that stays behind is found by gc. */
+  async #deleteBlobs(blobs: string[]): Promise<void> {
+    await mapLimit(blobs, this.#concurrency, (b) => this.#s3.delete(this.layout.blobKey(b)).catch(() => {}));
+  }
+
+  async #readRecord(key: string, signal?: AbortSignal): Promise<RecordHead | undefined> {
+    let got;
+    try {
+      got = await this.#s3.getStream(this.layout.recordKey(key), undefined, signal);
+    } catch (err) {
+      if (err instanceof TierNotFoundError) return undefined;
+      throw err;
+    }
+    const text = decoder.decode(await new Response(got.body).arrayBuffer());
+    try {
+      return { record: parseRecord(text, key), etag: got.etag };
+    } catch {
+      throw dataLoss(`tier record of ${key} is malformed`);
+    }
+  }
+
+  async #writeRecord(record: VersionRecord, etag: string | undefined, signal?: AbortSignal): Promise<void> {
+    const body = encoder.encode(JSON.stringify(record));
+    await this.#s3.put(
+      this.layout.recordKey(record.key),
+      body,
+      etag
+        ? { ifMatch: etag, contentType: "application/json" }
+        : { ifNoneMatch: "*", contentType: "application/json" },
+      signal,
+    );
+  }
+
+  async #forEachRecordKey(
+    selector: string,
+    signal: AbortSignal | undefined,
+    fn: (key: string) => Promise<void>,
+  ) {
+    let batch: string[] = [];
+    for await (const item of this.#s3.list(this.layout.recordPrefix(selector), signal)) {
+      batch.push(this.layout.keyOfRecord(item.key));
+      if (batch.length >= 64) {
+        await mapLimit(batch, this.#concurrency, fn);
+        batch = [];
+      }
+    }
+    await mapLimit(batch, this.#concurrency, fn);
+  }
+}
+
+/** Jittered backoff between lost CAS rounds: 1-2 ms growing to at most ~50 ms. */
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.min(50, 2 ** Math.min(attempt, 6)) * (0.5 + Math.random());
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Map with at most `limit` calls in flight; results in input order; the first error rejects. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** True for errors the server should send as UNAVAILABLE (the caller may retry). */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof TierUnavailableError || (err instanceof CacheError && err.code === 14);
+}
