@@ -42,7 +42,14 @@ async function main(): Promise<number> {
       };
       Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
       Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-      running.server = await startServer(command.config);
+      try {
+        running.server = await startServer(command.config);
+      } catch (err) {
+        // A setting that turns out unusable at start-up (tier credentials, etcd): one line, exit 2.
+        if (!(err instanceof ConfigError)) throw err;
+        console.error(`flame-cache: ${err.message}`);
+        return 2;
+      }
       await new Promise(() => {}); // serve until a signal
       return 0;
     }

@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { dataLoss } from "../errors.ts";
-import { Lru } from "../store/lru.ts";
+import { Lru } from "../store/mod.ts";
 
 /** Folder under the storage root that holds cached blob files. */
 export const TIER_CACHE_DIR = ".tier-cache";
@@ -157,7 +157,9 @@ export class BlobCache {
     let crc = 0;
     try {
       for await (const chunk of await fetch.open()) {
-        if (pos + chunk.byteLength > fetch.size) throw dataLoss(`tier blob ${blob} is longer than its record`);
+        if (pos + chunk.byteLength > fetch.size) {
+          throw dataLoss(`tier blob ${blob} is longer than its record`);
+        }
         let off = 0;
         while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
         pos += chunk.byteLength;
@@ -219,6 +221,8 @@ export class BlobCache {
 }
 
 function checkFetched(blob: string, fetch: BlobFetch, length: number, crc: number): void {
-  if (length !== fetch.size) throw dataLoss(`tier blob ${blob} has ${length} bytes, its record says ${fetch.size}`);
+  if (length !== fetch.size) {
+    throw dataLoss(`tier blob ${blob} has ${length} bytes, its record says ${fetch.size}`);
+  }
   if ((crc >>> 0) !== (fetch.crc32 >>> 0)) throw dataLoss(`tier blob ${blob} does not match its checksum`);
 }

@@ -12,11 +12,10 @@
  */
 import { NATIVE_VERSION_KEY, withSchemaMetadata } from "../arrow/mod.ts";
 import { concat } from "../bytes.ts";
-import { encodeBase } from "../store/fs/codec.ts";
-import { decodeObjectFile } from "../store/fs/codec.ts";
+import { decodeObjectFile, encodeBase } from "../store/fs/mod.ts";
 import type { NativeBody, ObjectBody, ObjectStat } from "../store/types.ts";
 import { dataLoss } from "../errors.ts";
-import type { VersionRecord } from "../tier/records.ts";
+import type { VersionRecord } from "../tier/tier.ts";
 
 /** The blob bytes of a native table. */
 export function nativeBlob(body: NativeBody): Uint8Array {
@@ -24,7 +23,12 @@ export function nativeBlob(body: NativeBody): Uint8Array {
 }
 
 /** The body stored in a base blob, as of `version`. */
-export function bodyOfBlob(kind: "opaque" | "native", bytes: Uint8Array, version: number, key: string): ObjectBody {
+export function bodyOfBlob(
+  kind: "opaque" | "native",
+  bytes: Uint8Array,
+  version: number,
+  key: string,
+): ObjectBody {
   if (kind === "opaque") return { type: "opaque", data: bytes };
   let decoded;
   try {
@@ -33,7 +37,9 @@ export function bodyOfBlob(kind: "opaque" | "native", bytes: Uint8Array, version
     throw dataLoss(`stored table ${key} is damaged in the tier: ${(err as Error).message}`);
   }
   if (decoded.body.type !== "native") throw dataLoss(`stored table ${key} is not a table in the tier`);
-  const schemaHeader = withSchemaMetadata(decoded.body.schemaHeader, { [NATIVE_VERSION_KEY]: String(version) });
+  const schemaHeader = withSchemaMetadata(decoded.body.schemaHeader, {
+    [NATIVE_VERSION_KEY]: String(version),
+  });
   return { ...decoded.body, schemaHeader };
 }
 

@@ -14,7 +14,6 @@
  *
  * @module
  */
-import { crc32 } from "node:zlib";
 import { CacheError, notFound, Status } from "../errors.ts";
 import type { Store, StoreUsage } from "../store/store.ts";
 import type {
@@ -25,32 +24,9 @@ import type {
   StagedPayload,
   StoredObject,
 } from "../store/types.ts";
-import type { BlobRef, VersionRecord } from "../tier/records.ts";
+import type { BlobRef, Tier, VersionRecord } from "../tier/tier.ts";
 import { BlobCache, type CachedFile } from "./blob_cache.ts";
 import { bodyOfBlob, nativeBlob, statOfRecord } from "./tier_codec.ts";
-
-/** What the store needs of the shared tier (implemented by `Tier` in src/tier). */
-export interface SharedTier {
-  /** Where the tier is, for logs (never credentials). */
-  readonly describe: string;
-  /** Check the bucket answers. */
-  probe(): Promise<void>;
-  /** Store a new base; resolves with the committed record. */
-  put(key: string, blob: BlobSource, base: { kind: "opaque" | "native"; rows?: number }): Promise<VersionRecord>;
-  /** Append a patch; NOT_FOUND without a live object. */
-  patch(key: string, data: Uint8Array): Promise<VersionRecord>;
-  /** The live record of `key`, or null (absent or deleted). */
-  head(key: string): Promise<VersionRecord | null>;
-  /** A blob's bytes as a stream. */
-  openBlob(blob: string): Promise<ReadableStream<Uint8Array>>;
-  /** Delete an exact key or every key under a prefix; resolves with how many live objects went. */
-  delete(selector: string, exact: boolean): Promise<number>;
-  /** Live records under a prefix (`""` for all). */
-  list(prefix: string): AsyncIterable<VersionRecord>;
-}
-
-/** A blob to upload: bytes, or a stream of known size and crc32. */
-export type BlobSource = Uint8Array | { size: number; crc32: number; open(): Promise<ReadableStream<Uint8Array>> };
 
 /** Limits of a replica's local caches. */
 export interface TierStoreOptions {
@@ -73,7 +49,11 @@ export class TierStore implements Store {
   #deletes = 0;
   #gets = 0;
 
-  constructor(private readonly tier: SharedTier, options: TierStoreOptions) {
+  constructor(
+    private readonly tier: Tier,
+    private readonly describe: string,
+    options: TierStoreOptions,
+  ) {
     this.#cache = new BlobCache({
       dir: options.cacheDir,
       memoryBytes: options.memoryBytes,
@@ -84,15 +64,22 @@ export class TierStore implements Store {
 
   async open(): Promise<string> {
     await this.#cache.open();
-    await this.tier.probe();
-    return `shared tier ${this.tier.describe}`;
+    // A read of a key that never exists: proves the bucket answers and the credentials work.
+    await this.tier.head("_flame_cache_probe");
+    return `shared tier ${this.describe}`;
   }
 
   async put(key: string, body: ObjectBody | StagedPayload): Promise<ObjectStat> {
     let record: VersionRecord;
     if (body.type === "staged") {
-      record = await this.tier.put(key, stagedSource(body), { kind: "opaque" });
-      const kept = await this.#cache.keepFile(record.base!.blob, body.path, body.dataOffset, body.length, body.crc32)
+      record = await this.tier.put(key, await stagedStream(body), { kind: "opaque" });
+      const kept = await this.#cache.keepFile(
+        record.base!.blob,
+        body.path,
+        body.dataOffset,
+        body.length,
+        body.crc32,
+      )
         .catch(() => false);
       if (!kept) await Deno.remove(body.path).catch(() => {});
     } else if (body.type === "opaque") {
@@ -115,7 +102,7 @@ export class TierStore implements Store {
   }
 
   async get(key: string): Promise<StoredObject> {
-    const record = await this.tier.head(key);
+    const record = (await this.tier.head(key))?.record;
     if (!record?.base) throw notFound(`object ${key} not found`);
     this.#gets++;
     const base = record.base;
@@ -123,7 +110,10 @@ export class TierStore implements Store {
       this.#local(base),
       ...record.patches.map((p) => this.#local(p)),
     ]);
-    const deltas: Delta[] = record.patches.map((p, i) => ({ version: p.version, data: patchCopies[i] as Uint8Array }));
+    const deltas: Delta[] = record.patches.map((p, i) => ({
+      version: p.version,
+      data: patchCopies[i] as Uint8Array,
+    }));
     if (!(baseCopy instanceof Uint8Array)) {
       const f = baseCopy as CachedFile;
       return {
@@ -133,11 +123,16 @@ export class TierStore implements Store {
         deltas,
       };
     }
-    return { key, baseVersion: base.version, body: bodyOfBlob(base.kind, baseCopy, base.version, key), deltas };
+    return {
+      key,
+      baseVersion: base.version,
+      body: bodyOfBlob(base.kind, baseCopy, base.version, key),
+      deltas,
+    };
   }
 
   async stat(key: string): Promise<ObjectStat | null> {
-    const record = await this.tier.head(key);
+    const record = (await this.tier.head(key))?.record;
     return record?.base ? statOfRecord(record) : null;
   }
 
@@ -152,8 +147,8 @@ export class TierStore implements Store {
   }
 
   async delete(sel: KeySelector): Promise<number> {
-    const n = await this.tier.delete(sel.value, sel.exact);
-    this.#cache.forget(sel.value === "" ? "data/" : `data/${sel.value}${sel.exact ? "/" : "/"}`);
+    const n = sel.exact ? Number(await this.tier.delete(sel.value)) : await this.tier.deletePrefix(sel.value);
+    this.#cache.forget(`data/${sel.value}/`);
     this.#deletes++;
     return n;
   }
@@ -178,8 +173,9 @@ export class TierStore implements Store {
     });
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
+  /** Finish pending retirements of replaced blobs. */
+  async close(): Promise<void> {
+    await this.tier.flush().catch(() => {});
   }
 
   /** The local copy of a blob the current record names (fetched from the tier when missing). */
@@ -196,40 +192,29 @@ export class TierStore implements Store {
 }
 
 /** A staged upload's payload as a stream from its file. */
-function stagedSource(staged: StagedPayload): BlobSource {
-  return {
-    size: staged.length,
-    crc32: staged.crc32,
-    async open() {
-      const file = await Deno.open(staged.path, { read: true });
-      await file.seek(staged.dataOffset, Deno.SeekMode.Start);
-      let left = staged.length;
-      return new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          if (left === 0) {
-            file.close();
-            controller.close();
-            return;
-          }
-          const buf = new Uint8Array(Math.min(left, 8 << 20));
-          const n = await file.read(buf);
-          if (n === null) {
-            file.close();
-            controller.error(new Error("staging file is shorter than the upload"));
-            return;
-          }
-          left -= n;
-          controller.enqueue(buf.subarray(0, n));
-        },
-        cancel() {
-          file.close();
-        },
-      });
+async function stagedStream(staged: StagedPayload): Promise<ReadableStream<Uint8Array>> {
+  const file = await Deno.open(staged.path, { read: true });
+  await file.seek(staged.dataOffset, Deno.SeekMode.Start);
+  let left = staged.length;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (left === 0) {
+        file.close();
+        controller.close();
+        return;
+      }
+      const buf = new Uint8Array(Math.min(left, 8 << 20));
+      const n = await file.read(buf);
+      if (n === null) {
+        file.close();
+        controller.error(new Error("staging file is shorter than the upload"));
+        return;
+      }
+      left -= n;
+      controller.enqueue(buf.subarray(0, n));
     },
-  };
-}
-
-/** crc32 of bytes (for blobs uploaded from memory). */
-export function crcOfBytes(data: Uint8Array): number {
-  return crc32(data) >>> 0;
+    cancel() {
+      file.close();
+    },
+  });
 }

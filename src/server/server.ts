@@ -13,6 +13,7 @@ import { VERSION } from "../config/mod.ts";
 import { statusName } from "../errors.ts";
 import { Authenticator } from "../auth/auth.ts";
 import { Ops } from "../ops/mod.ts";
+import { ClusterMember, startTier, tierStartupError } from "../cluster/node.ts";
 
 /** Largest object accepted: Arrow Binary offsets are 32-bit, so one value stays below 2 GiB. */
 export const MAX_OBJECT_BYTES = 2 ** 31 - 64;
@@ -40,12 +41,12 @@ export async function startServer(
   setLogLevel(initial.logLevel);
   for (const w of initial.warnings) log("warn", w);
   const started = performance.now();
-  // Small hot objects are answered on this thread; everything else goes to the store worker.
-  const store = deps.store ?? openStore({
-    storage: initial.storage,
-    limits: initial.eviction,
-    capacity: initial.capacity,
-  });
+  // With a shared tier (cluster mode) the tier is the store and local memory and disk cache it;
+  // otherwise small hot objects are answered on this thread and everything else goes to the store worker.
+  const store = deps.store ??
+    (initial.remote
+      ? await startTier({ ...initial, remote: initial.remote })
+      : openStore({ storage: initial.storage, limits: initial.eviction, capacity: initial.capacity }));
   // The index is loaded (store.open) after the port listens, see below.
   const ops = new Ops({
     version: VERSION,
@@ -60,11 +61,6 @@ export async function startServer(
   ops.register(grpc); // grpc.health.v1.Health, NOT_SERVING until the index is loaded
   const port = await grpc.listen(initial.listen.host, initial.listen.port);
   const config = withBoundPort(initial, port);
-  if (config.cluster || config.remote) {
-    log("info", "cluster mode configured", clusterLogFields(config.cluster, config.remote));
-    // The lead removes this when the cluster libraries are wired in (issue 13).
-    log("warn", "cluster mode is not wired yet: running as a single node");
-  }
   const service = new FlightService(store, {
     endpoint: config.endpoint,
     maxObjectBytes: MAX_OBJECT_BYTES,
@@ -77,13 +73,17 @@ export async function startServer(
   // Listen first, then load the index, so health answers NOT_SERVING meanwhile.
   let summary: string;
   let http: string | null = null;
+  let member: ClusterMember | undefined;
   try {
     http = await ops.attach(store, grpc, {
       endpoint: config.endpoint,
       listen: `${config.listen.host}:${port}`,
     });
     log("info", "listening, loading the index", { listen: `${config.listen.host}:${port}`, http });
-    summary = await store.open();
+    summary = await store.open().catch((err) => {
+      throw config.remote ? tierStartupError(err, config.remote) : err;
+    });
+    if (config.cluster) member = await ClusterMember.join(config.cluster);
   } catch (err) {
     await ops.shutdown();
     await grpc.close(0);
@@ -94,6 +94,12 @@ export async function startServer(
   ops.ready();
 
   logStarted(config, port, { http, auth: authenticator !== undefined, index: summary, started });
+  if (config.cluster || config.remote) {
+    log("info", "cluster mode", {
+      ...clusterLogFields(config.cluster, config.remote),
+      ...member?.describe(),
+    });
+  }
 
   return {
     config,
@@ -103,6 +109,7 @@ export async function startServer(
     ops,
     async close(graceMs = 10_000) {
       await ops.shutdown(); // health NOT_SERVING, open Watch streams get it and end
+      await member?.leave(); // peers stop routing here at once
       await grpc.close(graceMs);
       await ops.close(); // HTTP side port
       await store.close();

@@ -23,6 +23,7 @@ export { HOT_READ_DEFAULTS, type HotReadOptions, HotReadStore } from "./_hot_rea
 export { WorkerStore } from "./_worker_store.ts";
 export { InThreadStore } from "./_in_thread_store.ts";
 export { type CacheLimits, MAX_PATCHES } from "./_core.ts";
+export { Lru } from "./_lru.ts";
 export { stagerFor } from "./_engines.ts";
 export { fileSource } from "./fs/mod.ts";
 export type { AdoptsStagedUploads, StorageEngine } from "./engine.ts";

@@ -28,6 +28,8 @@ export interface BlobRef {
 /** The base payload of a version record. */
 export interface BaseRef extends BlobRef {
   kind: "opaque" | "native";
+  /** Rows of a native table. */
+  rows?: number;
 }
 
 /** The JSON stored at `meta/{key}`. */

@@ -68,6 +68,8 @@ export interface RecordHead {
 /** What a put stores about the payload besides its bytes. */
 export interface PutMeta {
   kind: "opaque" | "native";
+  /** Rows of a native table (for listings). */
+  rows?: number;
 }
 
 const encoder = new TextEncoder();
@@ -105,6 +107,7 @@ export class Tier {
     return await this.#commit(key, blob, signal, (current) => {
       const version = (current?.version ?? 0) + 1;
       const base: BaseRef = { version, blob, size, crc32: crc, kind: meta.kind };
+      if (meta.rows !== undefined) base.rows = meta.rows;
       return { key, version, base, patches: [], modified: new Date().toISOString() };
     });
   }

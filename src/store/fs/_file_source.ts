@@ -9,14 +9,8 @@
  * @module
  */
 import { crc32 } from "node:zlib";
-<<<<<<<< HEAD:src/server/file_source.ts
-import { dataLoss, notFound } from "../errors.ts";
-import type { ByteSource } from "../grpc/mod.ts";
-import type { FileBody } from "../store/types.ts";
-========
 import { dataLoss, notFound } from "../../errors.ts";
 import type { FileBody, PayloadChunks } from "../types.ts";
->>>>>>>> arch-s:src/store/fs/_file_source.ts
 
 /** Bytes read per chunk. */
 const CHUNK = 4 * 1024 * 1024;
