@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { EtcdClient, EtcdCompactedError, type KeyValue, type WatchBatch } from "./etcd.ts";
+import { type EtcdClient, EtcdCompactedError, type KeyValue, type WatchBatch } from "./etcd.ts";
 
 /** One registered replica. */
 export interface Member {
