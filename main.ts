@@ -23,6 +23,16 @@ async function main(): Promise<number> {
     case "version":
       console.log(command.text);
       return 0;
+    case "migrate": {
+      const { migrate } = await import("./src/cluster/migrate.ts");
+      try {
+        const summary = await migrate(command.config);
+        return summary.failed > 0 ? 1 : 0;
+      } catch (err) {
+        console.error(`flame-cache: ${(err as Error).message}`);
+        return 2;
+      }
+    }
     case "admin": {
       const { runAdmin } = await import("./src/cli/admin.ts");
       return await runAdmin(command);

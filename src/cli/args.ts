@@ -31,7 +31,7 @@ const ADMIN_ARITY: Record<AdminSub, [number, number, string]> = {
   rm: [1, 1, "rm KEY|PREFIX"],
 };
 
-const COMMANDS = new Set(["serve", "help", "version", ...Object.keys(ADMIN_ARITY)]);
+const COMMANDS = new Set(["serve", "migrate", "help", "version", ...Object.keys(ADMIN_ARITY)]);
 
 const PARSE_OPTIONS = Object.fromEntries(
   FLAGS.map((f) => [f.name, f.short ? { type: f.type, short: f.short } : { type: f.type }]),
@@ -133,11 +133,15 @@ export function parseCommand(
   }
   if (p.error) throw p.error;
   if (word !== undefined && !COMMANDS.has(word)) {
-    throw new ConfigError(word, `unknown command ${show(word)} (expected serve, ls, stat, get, put or rm)`);
+    throw new ConfigError(
+      word,
+      `unknown command ${show(word)} (expected serve, migrate, ls, stat, get, put or rm)`,
+    );
   }
   const name = word ?? "serve";
   const args = p.positionals.slice(1);
-  const isAdmin = name !== "serve";
+  // `migrate` takes the server's settings (storage folder, remote tier), like serve.
+  const isAdmin = name !== "serve" && name !== "migrate";
 
   for (const [flag, { raw }] of p.values) {
     const scope = FLAG_BY_NAME.get(flag)!.scope;
@@ -151,9 +155,10 @@ export function parseCommand(
   const configPath = p.values.get("config")?.value as string | undefined;
 
   if (!isAdmin) {
-    if (args.length > 0) throw new ConfigError(args[0], `unexpected argument ${show(args[0])} for serve`);
+    if (args.length > 0) throw new ConfigError(args[0], `unexpected argument ${show(args[0])} for ${name}`);
     const flags = flagLayer(p, theEnv, theCwd);
-    return { name: "serve", config: loadConfig({ flags, configPath, env: theEnv, interfaces, cwd: theCwd }) };
+    const config = loadConfig({ flags, configPath, env: theEnv, interfaces, cwd: theCwd });
+    return { name: name as "serve" | "migrate", config };
   }
 
   const sub = name as AdminSub;

@@ -19,9 +19,8 @@ import { Tier } from "../tier/tier.ts";
 import { TierStore } from "./tier_store.ts";
 import { TIER_CACHE_DIR } from "./blob_cache.ts";
 
-/** The tier-backed store of a replica. */
-export async function startTier(config: CacheConfig & { remote: RemoteConfig }): Promise<TierStore> {
-  const remote = config.remote;
+/** The shared tier named by `remote`, with a description for logs (never the credentials). */
+export async function openTier(remote: RemoteConfig): Promise<{ tier: Tier; describe: string }> {
   let credentials;
   try {
     credentials = await resolveCredentials();
@@ -36,15 +35,20 @@ export async function startTier(config: CacheConfig & { remote: RemoteConfig }):
     credentials,
   });
   const tier = new Tier({ bucket, prefix: remote.prefix });
-  return new TierStore(
+  return {
     tier,
-    `${remote.url} at ${remote.endpoint ?? "AWS"} (credentials: ${credentials.source})`,
-    {
-      cacheDir: config.storage.kind === "fs" ? `${config.storage.root}/${TIER_CACHE_DIR}` : undefined,
-      memoryBytes: config.eviction.maxMemory,
-      diskBytes: config.capacity ?? Number.POSITIVE_INFINITY,
-    },
-  );
+    describe: `${remote.url} at ${remote.endpoint ?? "AWS"} (credentials: ${credentials.source})`,
+  };
+}
+
+/** The tier-backed store of a replica. */
+export async function startTier(config: CacheConfig & { remote: RemoteConfig }): Promise<TierStore> {
+  const { tier, describe } = await openTier(config.remote);
+  return new TierStore(tier, describe, {
+    cacheDir: config.storage.kind === "fs" ? `${config.storage.root}/${TIER_CACHE_DIR}` : undefined,
+    memoryBytes: config.eviction.maxMemory,
+    diskBytes: config.capacity ?? Number.POSITIVE_INFINITY,
+  });
 }
 
 /** Turn a tier failure at start-up into a configuration error naming the remote settings. */

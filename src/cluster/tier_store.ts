@@ -27,6 +27,7 @@ import type {
 import type { BlobRef, Tier, VersionRecord } from "../tier/tier.ts";
 import { BlobCache, type CachedFile } from "./blob_cache.ts";
 import { bodyOfBlob, nativeBlob, statOfRecord } from "./tier_codec.ts";
+import { fileRangeStream } from "./file_stream.ts";
 
 /** Limits of a replica's local caches. */
 export interface TierStoreOptions {
@@ -72,7 +73,8 @@ export class TierStore implements Store {
   async put(key: string, body: ObjectBody | StagedPayload): Promise<ObjectStat> {
     let record: VersionRecord;
     if (body.type === "staged") {
-      record = await this.tier.put(key, await stagedStream(body), { kind: "opaque" });
+      const payload = await fileRangeStream(body.path, body.dataOffset, body.length, body.crc32);
+      record = await this.tier.put(key, payload, { kind: "opaque" });
       const kept = await this.#cache.keepFile(
         record.base!.blob,
         body.path,
@@ -189,32 +191,4 @@ export class TierStore implements Store {
       throw new CacheError(Status.UNAVAILABLE, `shared tier read failed: ${(err as Error).message}`);
     });
   }
-}
-
-/** A staged upload's payload as a stream from its file. */
-async function stagedStream(staged: StagedPayload): Promise<ReadableStream<Uint8Array>> {
-  const file = await Deno.open(staged.path, { read: true });
-  await file.seek(staged.dataOffset, Deno.SeekMode.Start);
-  let left = staged.length;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (left === 0) {
-        file.close();
-        controller.close();
-        return;
-      }
-      const buf = new Uint8Array(Math.min(left, 8 << 20));
-      const n = await file.read(buf);
-      if (n === null) {
-        file.close();
-        controller.error(new Error("staging file is shorter than the upload"));
-        return;
-      }
-      left -= n;
-      controller.enqueue(buf.subarray(0, n));
-    },
-    cancel() {
-      file.close();
-    },
-  });
 }

@@ -96,6 +96,8 @@ export type AdminSub = "ls" | "stat" | "get" | "put" | "rm";
 /** What `flame-cache` was asked to do. */
 export type Command =
   | { name: "serve"; config: CacheConfig }
+  /** Upload a single node's folder (`storage`) into the shared tier (`remote`). */
+  | { name: "migrate"; config: CacheConfig }
   | { name: "help"; text: string }
   | { name: "version"; text: string }
   | {

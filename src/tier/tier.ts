@@ -134,6 +134,51 @@ export class Tier {
     });
   }
 
+  /**
+   * Import an object with the versions it already has (moving a single node's folder into the tier). It
+   * is committed only when the tier holds no record of `key`, or a tombstone older than it; resolves with
+   * the record, or undefined when the tier already has the key (left untouched).
+   */
+  async restore(
+    key: string,
+    base: { body: Uint8Array | ReadableStream<Uint8Array>; version: number } & PutMeta,
+    patches: { version: number; body: Uint8Array }[],
+    signal?: AbortSignal,
+  ): Promise<VersionRecord | undefined> {
+    checkKey(key);
+    const uploaded = await this.#upload(key, base.body, signal);
+    const patchBlobs: BlobRef[] = [];
+    try {
+      for (const p of patches) {
+        const up = await this.#upload(key, p.body, signal);
+        patchBlobs.push({ version: p.version, blob: up.blob, size: up.size, crc32: up.crc });
+      }
+    } catch (err) {
+      await this.#deleteBlobs([uploaded.blob, ...patchBlobs.map((p) => p.blob)]);
+      throw err;
+    }
+    const version = patches.length ? patches[patches.length - 1].version : base.version;
+    const exists = new Error("exists");
+    try {
+      return await this.#commit(key, uploaded.blob, signal, (current) => {
+        if (current && (!current.deleted || current.version >= version)) throw exists;
+        const ref: BaseRef = {
+          version: base.version,
+          blob: uploaded.blob,
+          size: uploaded.size,
+          crc32: uploaded.crc,
+          kind: base.kind,
+        };
+        if (base.rows !== undefined) ref.rows = base.rows;
+        return { key, version, base: ref, patches: patchBlobs, modified: new Date().toISOString() };
+      });
+    } catch (err) {
+      await this.#deleteBlobs(patchBlobs.map((p) => p.blob));
+      if (err === exists) return undefined;
+      throw err;
+    }
+  }
+
   /** The live record of `key` with its ETag, or undefined (absent or deleted, unless `includeDeleted`). */
   async head(
     key: string,
