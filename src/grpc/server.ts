@@ -6,7 +6,7 @@
  *
  * @module
  */
-import net from "node:net";
+import type net from "node:net";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { CacheError, Status } from "../errors.ts";
