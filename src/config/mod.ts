@@ -35,4 +35,3 @@ export {
 } from "./endpoint.ts";
 export { DEFAULT_FLAME_HOME, DEFAULT_STORAGE_DIR, parseStorage } from "./storage.ts";
 export { ENV_VARS } from "./env.ts";
-export { parseCommand } from "../cli/args.ts";
