@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { ConfigError, parseCommand } from "./src/config/mod.ts";
+import { ConfigError } from "./src/config/mod.ts";
+import { parseCommand } from "./src/cli/args.ts";
 import { type RunningServer, startServer } from "./src/server/mod.ts";
 import { log } from "./src/log.ts";
 

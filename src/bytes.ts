@@ -41,3 +41,32 @@ export const SHARED_BUFFER_MIN = 64 * 1024;
 export function allocateShareable(n: number): Uint8Array {
   return n >= SHARED_BUFFER_MIN ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
 }
+
+/** A growable byte buffer, for small prefixes assembled from pieces. */
+export class ByteBuffer {
+  private buf = new Uint8Array(256);
+  private len = 0;
+
+  /** Bytes held. */
+  get length(): number {
+    return this.len;
+  }
+
+  /** Append a copy of `data`. */
+  push(data: Uint8Array): void {
+    if (this.len + data.length > this.buf.length) {
+      let n = this.buf.length * 2;
+      while (n < this.len + data.length) n *= 2;
+      const next = new Uint8Array(n);
+      next.set(this.buf.subarray(0, this.len));
+      this.buf = next;
+    }
+    this.buf.set(data, this.len);
+    this.len += data.length;
+  }
+
+  /** The bytes held, as a view (valid until the next push). */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+}

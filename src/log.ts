@@ -5,14 +5,14 @@
  * {@link redact}): fields named like `authorization`, `token`, `password`,
  * `secret` or `cookie`, and `Bearer …`/`Basic …` credentials inside any text.
  *
- * With OpenTelemetry on (`OTEL_DENO=true`, see `src/ops/otel.ts`), lines are written through
+ * With OpenTelemetry on (`OTEL_DENO=true`, see `src/otel_probe.ts` and `src/ops/otel.ts`), lines are written through
  * `console.debug/info/warn/error` instead, which Deno exports as OTLP log
  * records with the matching severity (and prints: debug and info on stdout,
  * warn and error on stderr; `OTEL_DENO_CONSOLE=replace` exports only).
  *
  * @module
  */
-import { otelEnabled } from "./ops/otel.ts"; // ops: OpenTelemetry switch
+import { otelEnabled } from "./otel_probe.ts";
 
 /** Log levels, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";

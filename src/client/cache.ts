@@ -36,7 +36,7 @@ export interface CacheStats {
 export const DEFAULT_CACHE_ENTRIES = 1000;
 
 /** An LRU of objects keyed by (endpoint, key). */
-export class ObjectCache {
+export class ClientObjectCache {
   private readonly map = new Map<string, CachedObject>();
   private readonly counters = { notModified: 0, patched: 0, full: 0, evictions: 0, invalidations: 0 };
 
@@ -52,7 +52,7 @@ export class ObjectCache {
 
   /** The entry for (endpoint, key), marking it recently used. */
   get(endpoint: string, key: string): CachedObject | undefined {
-    const id = ObjectCache.id(endpoint, key);
+    const id = ClientObjectCache.id(endpoint, key);
     const e = this.map.get(id);
     if (e) {
       this.map.delete(id);
@@ -63,7 +63,7 @@ export class ObjectCache {
 
   /** Store a full object (replaces any entry). */
   set(endpoint: string, key: string, entry: CachedObject): void {
-    const id = ObjectCache.id(endpoint, key);
+    const id = ClientObjectCache.id(endpoint, key);
     this.map.delete(id);
     this.map.set(id, entry);
     this.counters.full++;
@@ -90,7 +90,7 @@ export class ObjectCache {
     if (e.version === version) return e; // someone else already applied them
     if (e.version !== from) return undefined;
     const next: CachedObject = { kind: "opaque", version, base: e.base, patches: [...e.patches, ...patches] };
-    this.map.set(ObjectCache.id(endpoint, key), next);
+    this.map.set(ClientObjectCache.id(endpoint, key), next);
     this.counters.patched++;
     return next;
   }
@@ -102,7 +102,7 @@ export class ObjectCache {
 
   /** Drop one key. */
   invalidate(endpoint: string, key: string): void {
-    if (this.map.delete(ObjectCache.id(endpoint, key))) this.counters.invalidations++;
+    if (this.map.delete(ClientObjectCache.id(endpoint, key))) this.counters.invalidations++;
   }
 
   /**

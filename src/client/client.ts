@@ -8,7 +8,7 @@
  */
 import { type Table, tableFromIPC } from "apache-arrow";
 import { type Endpoint, parseEndpoint } from "../grpc/endpoint.ts";
-import { type CallOptions, Channel, type ClientCall, type TlsOptions } from "../grpc/mod.ts";
+import { type CallOptions, Channel, type ClientCall } from "../grpc/mod.ts";
 import { CacheClientError, InvalidArgumentError, NotFoundError, Status } from "./errors.ts";
 import {
   decodeFlightDataReply,
@@ -21,82 +21,28 @@ import {
   encodeCriteria,
   encodeDescriptorMessage,
   encodeTicket,
-  FLIGHT_PATH,
+  FLIGHT_SERVICE,
   type FlightDescriptor,
   type ObjectRef,
   patchDescriptor,
   pathDescriptor,
 } from "./flight.ts";
-import { type CachedObject, type CacheStats, ObjectCache } from "./cache.ts";
+import { type CachedObject, type CacheStats, ClientObjectCache } from "./cache.ts";
 import { type GetReply, nativeIpcStream, type Patch, ReplyReader } from "./reply.ts";
 import { nativeUpload, opaqueUpload } from "./upload.ts";
 import { downloadFileOver, type DownloadResult, type TransferOptions, uploadFileOver } from "./files.ts";
 import { type ObjectInfo, objectInfo } from "./info.ts";
 import { type ByteSink, STREAM_ABOVE, type StreamedObject, streamReply } from "./stream_reply.ts";
 
-/** Options of {@link FlameCacheClient.connect}. */
-export interface ClientOptions {
-  /** Bearer token sent as `authorization: Bearer <token>` on every call. */
-  token?: string;
-  /** TLS settings for `grpc+tls://` / `grpcs://` (CA, client cert/key for mutual TLS). */
-  tls?: TlsOptions;
-  /**
-   * Local object cache: `true` (default, 1000 entries), `false` to disable, a
-   * number of entries, or an {@link ObjectCache} to share between clients.
-   */
-  cache?: boolean | number | ObjectCache;
-  /** Default deadline of every call, in ms (default: none). */
-  timeoutMs?: number;
-  /** Connection timeout (default 30 s). */
-  connectTimeoutMs?: number;
-  /** HTTP/2 stream window (default 16 MiB). */
-  streamWindowBytes?: number;
-  /** HTTP/2 connection window (default 64 MiB). */
-  connectionWindowBytes?: number;
-  /** Do not connect until the first call (default: connect in `connect()`, failing fast). */
-  lazy?: boolean;
-}
-
-/** Per-call options. */
-export interface RequestOptions {
-  /** Deadline in ms (overrides the client's default). */
-  timeoutMs?: number;
-  /** Abort the call. */
-  signal?: AbortSignal;
-}
-
-/** An opaque object: the base bytes and the patches appended since (oldest first). */
-export interface OpaqueObject {
-  /** Discriminator: bytes. */
-  kind: "opaque";
-  /** Full key. */
-  key: string;
-  /** Current version (the last patch's, else the base's). */
-  version: number;
-  /** The base payload (shared with the local cache: do not modify). */
-  base: Uint8Array;
-  /** Patches newer than the base, oldest first. */
-  patches: Patch[];
-}
-
-/** A native Arrow table (`flame.cache.format=arrow-table-v1`). */
-export interface NativeObject {
-  /** Discriminator: an Arrow table. */
-  kind: "native";
-  /** Full key. */
-  key: string;
-  /** Version (`flame.cache.version`). */
-  version: number;
-  /** The table, decoded by apache-arrow after validation. */
-  table: Table;
-}
-
-/** What {@link FlameCacheClient.getObject} returns. */
-export type CacheObject = OpaqueObject | NativeObject;
-
-/** Data accepted by put/update: bytes (opaque) or an apache-arrow Table (native). */
-export type PutData = Uint8Array | Table;
-
+import type {
+  CacheObject,
+  ClientOptions,
+  NativeObject,
+  OpaqueObject,
+  PutData,
+  RequestOptions,
+} from "./types.ts";
+export type { CacheObject, ClientOptions, NativeObject, OpaqueObject, PutData, RequestOptions };
 export type { ByteSink, DownloadResult, ObjectInfo, ObjectRef, Patch, StreamedObject, TransferOptions };
 
 const utf8 = new TextDecoder();
@@ -126,7 +72,7 @@ export class FlameCacheClient {
   /** Bearer token sent on every call (set by the `token` option or {@link FlameCacheClient.handshake}). */
   token: string | undefined;
   private readonly channel: Channel;
-  private readonly cache: ObjectCache | undefined;
+  private readonly cache: ClientObjectCache | undefined;
   private readonly timeoutMs: number | undefined;
 
   private constructor(ep: Endpoint, options: ClientOptions) {
@@ -140,11 +86,11 @@ export class FlameCacheClient {
       connectionWindowBytes: options.connectionWindowBytes,
     });
     const c = options.cache ?? true;
-    this.cache = c instanceof ObjectCache
+    this.cache = c instanceof ClientObjectCache
       ? c
       : c === false
       ? undefined
-      : new ObjectCache(typeof c === "number" ? c : undefined);
+      : new ClientObjectCache(typeof c === "number" ? c : undefined);
   }
 
   /**
@@ -180,7 +126,7 @@ export class FlameCacheClient {
     extra: Partial<CallOptions> = {},
     keepOpen = false,
   ): Promise<ClientCall> {
-    const call = await this.channel.call(FLIGHT_PATH + method, this.callOptions(opts, extra));
+    const call = await this.channel.call(FLIGHT_SERVICE + method, this.callOptions(opts, extra));
     try {
       for (const r of requests) await call.write(r);
       if (!keepOpen) call.end();
@@ -215,7 +161,7 @@ export class FlameCacheClient {
    * no token) when the server has authentication turned off.
    */
   async handshake(username: string, password: string, opts?: RequestOptions): Promise<string> {
-    const call = await this.channel.call(`${FLIGHT_PATH}Handshake`, {
+    const call = await this.channel.call(`${FLIGHT_SERVICE}Handshake`, {
       timeoutMs: opts?.timeoutMs ?? this.timeoutMs,
       signal: opts?.signal,
     });

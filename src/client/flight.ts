@@ -15,6 +15,7 @@ import {
   encodeBytesMessage,
   encodeDescriptor,
   encodeFlightDataPrefix,
+  FLIGHT_SERVICE,
   type FlightData,
   type FlightDescriptor,
 } from "../flight/messages.ts";
@@ -24,7 +25,7 @@ import { badReply } from "./errors.ts";
 export { DescriptorType, type FlightData, type FlightDescriptor, type ObjectRef };
 
 /** Method path prefix of the Flight service. */
-export const FLIGHT_PATH = "/arrow.flight.protocol.FlightService/";
+export { FLIGHT_SERVICE };
 
 const enc = new TextEncoder();
 const utf8 = new TextDecoder("utf-8", { fatal: true });

@@ -77,7 +77,7 @@ export {
   type PutData,
   type RequestOptions,
 } from "./client.ts";
-export { type CachedObject, type CacheStats, DEFAULT_CACHE_ENTRIES, ObjectCache } from "./cache.ts";
+export { type CachedObject, type CacheStats, ClientObjectCache, DEFAULT_CACHE_ENTRIES } from "./cache.ts";
 export {
   CacheClientError,
   CancelledError,

@@ -22,6 +22,8 @@ import {
   validateRecordBatch,
 } from "../arrow/mod.ts";
 import { badReply, CacheClientError, Status } from "./errors.ts";
+import { ByteBuffer } from "../bytes.ts";
+import { readVarint } from "../flight/protobuf.ts";
 import { decodeFlightDataReply } from "./flight.ts";
 import type { MessageEvent } from "../grpc/mod.ts";
 import { type ReplyRow, replyRows, type RowLayout, rowLayout } from "./rows.ts";
@@ -56,36 +58,12 @@ export const STREAM_ABOVE = 1024 * 1024;
 /** Largest FlightData prefix (descriptor + IPC header) or row prefix accepted while streaming. */
 const MAX_HEAD = 16 * 1024 * 1024;
 
+/** A varint of a reply prefix; an overlong one is a malformed reply. */
 function varint(buf: Uint8Array, pos: number, end: number): [number, number] | null {
-  let result = 0;
-  let scale = 1;
-  for (let i = 0; i < 10; i++) {
-    if (pos >= end) return null;
-    const b = buf[pos++];
-    result += (b & 0x7f) * scale;
-    if ((b & 0x80) === 0) return [result, pos];
-    scale *= 128;
-  }
-  throw badReply("FlightData varint longer than 10 bytes");
-}
-
-/** Growable byte buffer for small prefixes. */
-class Bytes {
-  buf = new Uint8Array(256);
-  len = 0;
-  push(data: Uint8Array): void {
-    if (this.len + data.length > this.buf.length) {
-      let n = this.buf.length * 2;
-      while (n < this.len + data.length) n *= 2;
-      const next = new Uint8Array(n);
-      next.set(this.buf.subarray(0, this.len));
-      this.buf = next;
-    }
-    this.buf.set(data, this.len);
-    this.len += data.length;
-  }
-  view(): Uint8Array {
-    return this.buf.subarray(0, this.len);
+  try {
+    return readVarint(buf, pos, end);
+  } catch {
+    throw badReply("FlightData varint longer than 10 bytes");
   }
 }
 
@@ -94,7 +72,7 @@ type BodyMode =
   | { type: "skip" }
   | { type: "buffer"; body: Uint8Array; fill: number }
   | { type: "native"; framed: boolean }
-  | { type: "row"; plan: RowPlan; prefix: Bytes; pos: number; start: number; end: number };
+  | { type: "row"; plan: RowPlan; prefix: ByteBuffer; pos: number; start: number; end: number };
 
 /** Where the pieces of a one-row batch are, and what the prefix must contain. */
 interface RowPlan {
@@ -115,7 +93,7 @@ class ReplyStreamer {
   private sawBase = false;
   private total: number | undefined;
   // Large-message state.
-  private head: Bytes | null = null;
+  private head: ByteBuffer | null = null;
   private header: Uint8Array | undefined;
   private msg: IpcMessage | undefined;
   private bodyLeft = -1;
@@ -133,7 +111,7 @@ class ReplyStreamer {
         return;
       }
       case "begin":
-        this.head = new Bytes();
+        this.head = new ByteBuffer();
         this.header = undefined;
         this.msg = undefined;
         this.bodyLeft = -1;
@@ -262,7 +240,7 @@ class ReplyStreamer {
         pos += take;
         const consumed = this.parseHead();
         if (consumed < 0) {
-          if (this.head!.len > MAX_HEAD) throw badReply("FlightData prefix too large");
+          if (this.head!.length > MAX_HEAD) throw badReply("FlightData prefix too large");
           continue;
         }
         // Bytes after the body tag already received belong to the body.
@@ -335,7 +313,7 @@ class ReplyStreamer {
     }
     const plan = msg.kind === "recordBatch" ? this.rowPlan(msg.batch, length) : null;
     if (plan) {
-      this.mode = { type: "row", plan, prefix: new Bytes(), pos: 0, start: -1, end: -1 };
+      this.mode = { type: "row", plan, prefix: new ByteBuffer(), pos: 0, start: -1, end: -1 };
     } else {
       this.mode = { type: "buffer", body: new Uint8Array(length), fill: 0 };
     }

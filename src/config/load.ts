@@ -14,13 +14,14 @@ import { cacheSectionLayer } from "./file.ts";
 import { type Layer, mergeLayers } from "./layer.ts";
 import { defaultStorage } from "./storage.ts";
 import type { CacheConfig } from "./types.ts";
+import { DEFAULT_IDLE_TIMEOUT_MS } from "../grpc/defaults.ts";
 import { locateConfigFile, readConfigFile } from "./yaml.ts";
 
 /** Default `max_memory`: 1 GiB, exactly 2^30 bytes. */
 export const DEFAULT_MAX_MEMORY = 2 ** 30;
 
-/** Default idle request timeout: 5 minutes. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+/** Default idle request timeout: 5 minutes (the gRPC layer's default, src/grpc/defaults.ts). */
+export { DEFAULT_IDLE_TIMEOUT_MS };
 
 /** Inputs of `loadConfig`. Everything is optional and defaults to the real process environment. */
 export interface LoadOptions {

@@ -38,4 +38,3 @@ export {
 export { DEFAULT_FLAME_HOME, DEFAULT_STORAGE_DIR, parseStorage } from "./storage.ts";
 export { ENV_VARS } from "./env.ts";
 export { clusterLogFields } from "./cluster.ts";
-export { parseCommand } from "../cli/args.ts";

@@ -40,8 +40,9 @@ export interface AuthConfig {
   users: AuthUser[];
 }
 
-/** A log level, from `--log-level`, `FLAME_LOG` or `cache.log_level`. */
-export type LogLevel = "debug" | "info" | "warn" | "error";
+/** Log levels (defined with the logger, src/log.ts). */
+export type { LogLevel } from "../log.ts";
+import type { LogLevel } from "../log.ts";
 
 /** An eviction policy: `lru` evicts least recently used payloads, `none` never evicts. */
 export type EvictionPolicy = "lru" | "none";

@@ -10,6 +10,9 @@ import { invalidArgument } from "../errors.ts";
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const EMPTY: Uint8Array = new Uint8Array(0);
 
+/** The Flight service's method path prefix (`arrow.flight.protocol.FlightService`). */
+export const FLIGHT_SERVICE = "/arrow.flight.protocol.FlightService/";
+
 /** Decode UTF-8 strictly; invalid sequences are the client's error. */
 export function decodeUtf8(bytes: Uint8Array, what: string): string {
   try {

@@ -74,6 +74,24 @@ export function* fields(buf: Uint8Array, what: string): Generator<Field> {
   }
 }
 
+/**
+ * Read a varint of `buf` at `pos` (before `end`) from a message still arriving:
+ * `[value, next]`, or null when the bytes so far end inside it. Throws a
+ * RangeError for a varint longer than 10 bytes (callers report it their way).
+ */
+export function readVarint(buf: Uint8Array, pos: number, end = buf.length): [number, number] | null {
+  let result = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= end) return null;
+    const b = buf[pos++];
+    result += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) return [result, pos];
+    scale *= 128;
+  }
+  throw new RangeError("varint longer than 10 bytes");
+}
+
 /** Number of bytes a varint takes. */
 export function varintSize(value: number): number {
   let n = 1;

@@ -4,7 +4,7 @@
  * `Deno.telemetry`'s providers, its own `Deno.serve`/`fetch` spans and
  * runtime metrics, and `console` output as log records.
  *
- * The Flight port runs on our own HTTP/2 (src/transport/h2), which Deno does not instrument, so
+ * The Flight port runs on our own HTTP/2 (src/h2), which Deno does not instrument, so
  * each finished gRPC call is recorded here as a SERVER span named after its
  * method plus an `rpc.server.duration` histogram point (OpenTelemetry RPC
  * semantic conventions). With OTel off nothing is created.
@@ -14,29 +14,9 @@
 import { statusName } from "../errors.ts";
 import { methodLabels } from "./_metrics.ts";
 
-let enabled: boolean | undefined;
-
-/**
- * True when Deno's OpenTelemetry exporter is initialized: `OTEL_DENO=true` for
- * `deno run`; for a `deno compile`d binary, when `OTEL_DENO=true` was set at
- * build time (Deno stores the switch in the binary). Probed once by starting a
- * span that is never ended (so never exported): Deno throws "otel not
- * initialized" when the exporter is off.
- */
-export function otelEnabled(): boolean {
-  if (enabled === undefined) {
-    try {
-      const provider = (Deno as unknown as { telemetry?: { tracerProvider?: unknown } }).telemetry
-        ?.tracerProvider;
-      // deno-lint-ignore no-explicit-any
-      const probe = (provider as any)?.getTracer("flame-cache")?.startSpan("flame-cache.otel-probe");
-      enabled = !!probe && probe.isRecording?.() !== false;
-    } catch {
-      enabled = false;
-    }
-  }
-  return enabled;
-}
+// The probe lives in src/otel_probe.ts, below both this module and src/log.ts (which needs it too).
+import { otelEnabled } from "../otel_probe.ts";
+export { otelEnabled };
 
 // The providers are typed `any` by Deno; these are the few members used.
 interface Span {

@@ -16,6 +16,7 @@ import { IpcError, type IpcMessage, parseMessage, type SchemaInfo, TypeId } from
 import { invalidArgument } from "../errors.ts";
 import type { LargeMessage } from "../grpc/large_message.ts";
 import { decodeDescriptor, decodeFlightData, type FlightData } from "../flight/messages.ts";
+import { readVarint } from "../flight/protobuf.ts";
 
 /** Largest non-body field or body prefix read into memory from a large message. */
 const MAX_SMALL_PART = 16 * 1024 * 1024;
@@ -27,18 +28,44 @@ export type LargeFlightData =
   /** The payload was streamed to `sink`; the header and descriptor are here. */
   | { streamed: true; fd: FlightData; msg: IpcMessage; rows: number; payloadBytes: number };
 
-/** Read a varint from `buf` at `pos`; returns [value, next] or null if incomplete. */
+/** A varint of `buf` at `pos`: [value, next], or null if incomplete; an overlong one is the client's error. */
 function varint(buf: Uint8Array, pos: number): [number, number] | null {
-  let result = 0;
-  let scale = 1;
-  for (let i = 0; i < 10 && pos < buf.length; i++) {
-    const b = buf[pos++];
-    result += (b & 0x7f) * scale;
-    if ((b & 0x80) === 0) return [result, pos];
-    scale *= 128;
+  try {
+    return readVarint(buf, pos);
+  } catch {
+    throw invalidArgument("Malformed FlightData message: varint longer than 10 bytes");
   }
-  if (pos >= buf.length) return null;
-  throw invalidArgument("Malformed FlightData message: varint longer than 10 bytes");
+}
+
+/** The IPC message in a FlightData header; a malformed one is the client's error. */
+function parseHeader(dataHeader: Uint8Array): IpcMessage {
+  try {
+    return parseMessage(dataHeader);
+  } catch (err) {
+    if (err instanceof IpcError) throw invalidArgument(`Invalid IPC message: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Hand exactly `n` bytes of `large` to `sink`, as the views they arrived in. */
+async function pipe(
+  large: LargeMessage,
+  n: number,
+  sink: (piece: Uint8Array) => Promise<void>,
+): Promise<void> {
+  let remaining = n;
+  while (remaining > 0) {
+    const piece = await large.next();
+    if (!piece) throw invalidArgument("gRPC message ended early");
+    if (piece.length > remaining) {
+      large.unshift(piece.subarray(remaining));
+      await sink(piece.subarray(0, remaining));
+      remaining = 0;
+    } else {
+      await sink(piece);
+      remaining -= piece.length;
+    }
+  }
 }
 
 /**
@@ -99,13 +126,7 @@ export async function readLargeFlightData(
     }
     // The body. Stream it if we know its layout.
     if (!opaqueSchema || fd.dataHeader.length === 0) return await fallback();
-    let msg: IpcMessage;
-    try {
-      msg = parseMessage(fd.dataHeader);
-    } catch (err) {
-      if (err instanceof IpcError) throw invalidArgument(`Invalid IPC message: ${err.message}`);
-      throw err;
-    }
+    const msg = parseHeader(fd.dataHeader);
     if (msg.kind !== "recordBatch" || msg.batch.compression !== "none") return await fallback();
     if (msg.bodyLength !== length) {
       throw invalidArgument(
@@ -119,19 +140,7 @@ export async function readLargeFlightData(
     const { start, end, rows } = opaqueRange(plan, prefix);
     await large.skip(start);
     await expect(end - start);
-    let remaining = end - start;
-    while (remaining > 0) {
-      const piece = await large.next();
-      if (!piece) throw invalidArgument("gRPC message ended early");
-      if (piece.length > remaining) {
-        large.unshift(piece.subarray(remaining));
-        await sink(piece.subarray(0, remaining));
-        remaining = 0;
-      } else {
-        await sink(piece);
-        remaining -= piece.length;
-      }
-    }
+    await pipe(large, end - start, sink);
     await large.skip(length - plan.valuesOffset - end);
     left -= length - plan.valuesOffset;
     // Fields after the body are small (app_metadata at most).

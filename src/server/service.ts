@@ -18,6 +18,7 @@ import {
   encodeActionType,
   encodeBytesMessage,
   encodeFlightInfo,
+  FLIGHT_SERVICE,
   type FlightDescriptor,
 } from "../flight/messages.ts";
 import { checkPart, newObjectKey, parseObjectKey, parsePutPath, parseSelector } from "../flight/keys.ts";
@@ -34,8 +35,7 @@ import { decodeBasicAuth, decodeHandshakeRequest, encodeHandshakeResponse } from
 /** A Flight call: when authentication is on, the server's hook is the {@link Authenticator}'s. */
 type FlightCall = GrpcCall<Principal>;
 
-/** Service name prefix of every method path. */
-export const FLIGHT_SERVICE = "/arrow.flight.protocol.FlightService/";
+export { FLIGHT_SERVICE };
 
 /** Settings the service needs. */
 export interface ServiceOptions {

@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import * as protoLoader from "@grpc/proto-loader";
 import { connect, doGet, grpc, statusOf } from "../helpers/flight_client.ts";
 import { startServer as startProcess } from "../helpers/server.ts";
-import { parseCommand } from "../../src/config/mod.ts";
+import { parseCommand } from "../../src/cli/args.ts";
 import { startServer } from "../../src/server/mod.ts";
 import { InThreadStore } from "../../src/store/mod.ts";
 import { STARTING_MESSAGE } from "../../src/ops/mod.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type Command, ConfigError, type Interfaces, parseCommand, VERSION } from "../../src/config/mod.ts";
+import { type Command, ConfigError, type Interfaces, VERSION } from "../../src/config/mod.ts";
+import { parseCommand } from "../../src/cli/args.ts";
 
 const CWD = "/srv/flame";
 const NO_IFACES = {} as Interfaces;

@@ -1,6 +1,6 @@
 /**
  * Cluster mode settings (issue 13): `cache.cluster` / `cache.remote`, their variables and flags, precedence,
- * defaults and validation. Parsing only: the server does not act on them yet.
+ * defaults and validation.
  */
 import assert from "node:assert/strict";
 import {
@@ -8,9 +8,9 @@ import {
   ConfigError,
   type Interfaces,
   loadConfig,
-  parseCommand,
   withBoundPort,
 } from "../../src/config/mod.ts";
+import { parseCommand } from "../../src/cli/args.ts";
 import { isDnsBucketName, parseS3Url } from "../../src/config/cluster.ts";
 
 const CWD = "/srv/flame";

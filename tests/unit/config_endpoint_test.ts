@@ -4,11 +4,11 @@ import {
   ConfigError,
   type Interfaces,
   normalizeClientEndpoint,
-  parseCommand,
   parseEndpointUri,
   parseHostPort,
   withBoundPort,
 } from "../../src/config/mod.ts";
+import { parseCommand } from "../../src/cli/args.ts";
 
 const CWD = "/srv/flame";
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type CacheConfig, ConfigError, type Interfaces, parseCommand } from "../../src/config/mod.ts";
+import { type CacheConfig, ConfigError, type Interfaces } from "../../src/config/mod.ts";
+import { parseCommand } from "../../src/cli/args.ts";
 
 const CWD = "/srv/flame";
 const NO_IFACES = {} as Interfaces;

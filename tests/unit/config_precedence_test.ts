@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  type CacheConfig,
-  ConfigError,
-  type Interfaces,
-  parseCommand,
-  parseStorage,
-} from "../../src/config/mod.ts";
+import { type CacheConfig, ConfigError, type Interfaces, parseStorage } from "../../src/config/mod.ts";
+import { parseCommand } from "../../src/cli/args.ts";
 
 const CWD = "/srv/flame";
 const NO_IFACES = {} as Interfaces;
@@ -263,7 +258,7 @@ Deno.test("cleanup temp files", () => {
 });
 
 Deno.test("FLAME_CACHE_HTTP turns the side port on; the flag overrides it", async () => {
-  const { parseCommand } = await import("../../src/config/mod.ts");
+  const { parseCommand } = await import("../../src/cli/args.ts");
   const env = { FLAME_CACHE_HTTP: "127.0.0.1:9191", HOME: "/nonexistent" };
   const c = parseCommand(["serve"], env);
   assert.ok(c.name === "serve");
@@ -273,7 +268,8 @@ Deno.test("FLAME_CACHE_HTTP turns the side port on; the flag overrides it", asyn
 });
 
 Deno.test("idle timeout: default 300 s; file, env and flag; durations; bad values name the key", async () => {
-  const { parseCommand, ConfigError } = await import("../../src/config/mod.ts");
+  const { parseCommand } = await import("../../src/cli/args.ts");
+  const { ConfigError } = await import("../../src/config/mod.ts");
   const serve = (argv: string[], env: Record<string, string> = {}) => {
     const c = parseCommand(["serve", ...argv], { HOME: "/nonexistent", ...env });
     if (c.name !== "serve") throw new Error("expected serve");

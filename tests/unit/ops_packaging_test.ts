@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { parseCommand } from "../../src/config/mod.ts";
+import { parseCommand } from "../../src/cli/args.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const read = (p: string) => Deno.readTextFileSync(`${ROOT}${p}`);
