@@ -57,9 +57,33 @@ export function tierStartupError(err: unknown, remote: RemoteConfig): unknown {
   return new ConfigError("cache.remote", `the shared tier ${remote.url} is not usable: ${err.message}`);
 }
 
+/** How often the garbage collector of the tier runs, and how old an unnamed blob must be to go. */
+const GC_INTERVAL_MS = 15 * 60_000;
+const GC_MIN_AGE_MS = 60 * 60_000;
+/** The rendezvous key whose owner runs the tier's garbage collection (one replica at a time, usually). */
+const GC_KEY = "_flame_cache/gc";
+
 /** A replica's place in the cluster. */
 export class ClusterMember {
+  #gcTimer?: ReturnType<typeof setInterval>;
+
   private constructor(readonly membership: Membership, readonly config: ClusterConfig) {}
+
+  /**
+   * Collect the tier's orphaned blobs (uploads whose record write never happened: a crash or an outage
+   * between the two) every 15 minutes on the replica that owns {@link GC_KEY}. Two replicas collecting at
+   * once during a membership change is harmless: only blobs no record names, an hour old, are deleted.
+   */
+  startGarbageCollection(
+    store: { collectGarbage(olderThanMs: number): Promise<number> },
+    log: (n: number) => void,
+  ) {
+    this.#gcTimer = setInterval(() => {
+      if (this.ownerOf(GC_KEY)?.id !== this.config.id || !this.membership.isFresh()) return;
+      store.collectGarbage(GC_MIN_AGE_MS).then(log, () => {});
+    }, GC_INTERVAL_MS);
+    Deno.unrefTimer(this.#gcTimer);
+  }
 
   /** Register in etcd and start watching the other members. */
   static async join(cluster: ClusterConfig): Promise<ClusterMember> {
@@ -96,8 +120,6 @@ export class ClusterMember {
   /** Log and status fields. */
   describe(): Record<string, unknown> {
     return {
-      id: this.config.id,
-      cluster: this.config.name,
       members: this.members.map((m) => `${m.id}=${m.endpoint}`),
       fresh: this.membership.isFresh(),
     };
@@ -105,6 +127,7 @@ export class ClusterMember {
 
   /** Leave gracefully: the lease is revoked, peers see this replica go at once. */
   async leave(): Promise<void> {
+    clearInterval(this.#gcTimer);
     await this.membership.leave().catch(() => {});
     await this.membership.close().catch(() => {});
   }

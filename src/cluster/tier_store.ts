@@ -175,6 +175,11 @@ export class TierStore implements Store {
     });
   }
 
+  /** Delete tier blobs no record names that are older than `olderThanMs` (crashed or lost writes). */
+  collectGarbage(olderThanMs: number): Promise<number> {
+    return this.tier.gc(olderThanMs);
+  }
+
   /** Finish pending retirements of replaced blobs. */
   async close(): Promise<void> {
     await this.tier.flush().catch(() => {});

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type CacheConfig, clusterLogFields, withBoundPort } from "../config/mod.ts";
+import { type CacheConfig, type ClusterConfig, clusterLogFields, withBoundPort } from "../config/mod.ts";
 import { GrpcServer } from "../grpc/mod.ts";
 import { FLIGHT_SERVICE, FlightService } from "./service.ts";
 import { openStore, stagerFor, type Store } from "../store/mod.ts";
@@ -14,6 +14,7 @@ import { statusName } from "../errors.ts";
 import { Authenticator } from "../auth/auth.ts";
 import { Ops } from "../ops/mod.ts";
 import { ClusterMember, startTier, tierStartupError } from "../cluster/node.ts";
+import type { TierStore } from "../cluster/tier_store.ts";
 
 /** Largest object accepted: Arrow Binary offsets are 32-bit, so one value stays below 2 GiB. */
 export const MAX_OBJECT_BYTES = 2 ** 31 - 64;
@@ -43,10 +44,11 @@ export async function startServer(
   const started = performance.now();
   // With a shared tier (cluster mode) the tier is the store and local memory and disk cache it;
   // otherwise small hot objects are answered on this thread and everything else goes to the store worker.
-  const store = deps.store ??
-    (initial.remote
-      ? await startTier({ ...initial, remote: initial.remote })
-      : openStore({ storage: initial.storage, limits: initial.eviction, capacity: initial.capacity }));
+  const tierStore = !deps.store && initial.remote
+    ? await startTier({ ...initial, remote: initial.remote })
+    : null;
+  const store = deps.store ?? tierStore ??
+    openStore({ storage: initial.storage, limits: initial.eviction, capacity: initial.capacity });
   // The index is loaded (store.open) after the port listens, see below.
   const ops = new Ops({
     version: VERSION,
@@ -83,7 +85,7 @@ export async function startServer(
     summary = await store.open().catch((err) => {
       throw config.remote ? tierStartupError(err, config.remote) : err;
     });
-    if (config.cluster) member = await ClusterMember.join(config.cluster);
+    if (config.cluster) member = await joinCluster(config.cluster, tierStore);
   } catch (err) {
     await ops.shutdown();
     await grpc.close(0);
@@ -94,7 +96,7 @@ export async function startServer(
   ops.ready();
 
   logStarted(config, port, { http, auth: authenticator !== undefined, index: summary, started });
-  if (config.cluster || config.remote) {
+  if (config.remote) {
     log("info", "cluster mode", {
       ...clusterLogFields(config.cluster, config.remote),
       ...member?.describe(),
@@ -115,6 +117,15 @@ export async function startServer(
       await store.close();
     },
   };
+}
+
+/** Join the cluster; the replica that owns the tier's garbage collection runs it. */
+async function joinCluster(cluster: ClusterConfig, store: TierStore | null): Promise<ClusterMember> {
+  const member = await ClusterMember.join(cluster);
+  if (store) {
+    member.startGarbageCollection(store, (n) => log("info", "tier garbage collected", { blobs: n }));
+  }
+  return member;
 }
 
 /** The gRPC server for `config`: TLS, authentication, limits, and per-call logs and metrics. */
