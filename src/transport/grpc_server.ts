@@ -279,9 +279,15 @@ export class GrpcServer {
     };
 
     const contentType = headers["content-type"] ?? "";
-    if (!contentType.startsWith("application/grpc")) {
+    if (!contentType.startsWith("application/grpc") || headers[":method"] !== "POST") {
+      // Not a gRPC call: a complete HTTP answer; the h2 layer drops the request body and keeps the
+      // stream's state machine going until the client ends its side (RFC 9113 5.1, 8.1).
       finished = true;
-      stream.respond([[":status", "415"]], true);
+      const post = headers[":method"] === "POST";
+      const reply: [string, string][] = [[":status", post ? "415" : "405"], ["content-type", "text/plain"]];
+      if (!post) reply.push(["allow", "POST"]);
+      const body = "flame-cache serves gRPC only: POST with content-type application/grpc\n";
+      stream.respondWithoutReading(reply, new TextEncoder().encode(body));
       return;
     }
     if (!handler) return finish(Status.UNIMPLEMENTED, `Method ${path} is not implemented`);
