@@ -13,6 +13,12 @@ import { ClosedBy } from "./closed_streams.ts";
 import { requestHeaders, validTrailers } from "./request_headers.ts";
 import type { H2Stream } from "./stream.ts";
 
+/**
+ * Streams answered without reading that may wait for the client to end its side; past this, the
+ * oldest is asked to stop with RST_STREAM(NO_ERROR), so a client cannot park idle streams.
+ */
+const MAX_UNREAD_WAITING = 16;
+
 /** Server options: the connection's tuning plus the request callback. */
 export interface H2ServerOptions extends H2ConnectionOptions {
   /** A new request stream (set its callbacks synchronously). */
@@ -22,6 +28,8 @@ export interface H2ServerOptions extends H2ConnectionOptions {
 /** The server side of one HTTP/2 connection. */
 export class H2ServerConnection extends H2Connection {
   private readonly onStream: (stream: H2Stream) => void;
+  /** Streams answered without reading, waiting for the client's END_STREAM (oldest first). */
+  private readonly unreadWaiting = new Set<H2Stream>();
 
   constructor(channel: ByteChannel, options: H2ServerOptions) {
     super(channel, options, "expect");
@@ -90,11 +98,21 @@ export class H2ServerConnection extends H2Connection {
    * The response is complete while the client is still sending: tell it to
    * stop (RST_STREAM NO_ERROR, as RFC 9113 8.1 allows). A stream answered
    * without reading stays half-closed (local) instead, dropping the body, so
-   * the client's later frames on it get the RFC's answers.
+   * the client's later frames on it get the RFC's answers; at most
+   * {@link MAX_UNREAD_WAITING} of them per connection, oldest stopped first.
    */
   protected onLocalEndFirst(stream: H2Stream): void {
-    if (!stream.readsRequest) return;
+    if (!stream.readsRequest) {
+      this.unreadWaiting.add(stream);
+      if (this.unreadWaiting.size <= MAX_UNREAD_WAITING) return;
+      stream = this.unreadWaiting.values().next().value!;
+    }
     this.writer.queueControl(rstStreamFrame(stream.id, H2Error.NO_ERROR));
     this.closeStream(stream, null, true);
+  }
+
+  protected override closeStream(stream: H2Stream, abortReason: string | null, ourReset = false): void {
+    if (this.unreadWaiting.size > 0) this.unreadWaiting.delete(stream);
+    super.closeStream(stream, abortReason, ourReset);
   }
 }
