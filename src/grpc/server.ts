@@ -35,6 +35,9 @@ import {
 import { RequestDecoder } from "./request_decoder.ts";
 import { type CallHooks, ServerCall } from "./server_call.ts";
 
+const NOT_GRPC_BODY = new TextEncoder().encode(
+  "flame-cache serves gRPC only: POST with content-type application/grpc\n",
+);
 /** Transport options. */
 export interface GrpcServerOptions {
   /** Largest accepted request message (checked before buffering). */
@@ -205,8 +208,13 @@ export class GrpcServer {
 
   private onStream(stream: H2Stream): void {
     const contentType = stream.headers["content-type"] ?? "";
-    if (!contentType.startsWith("application/grpc")) {
-      stream.respond([[":status", "415"]], true);
+    const post = stream.headers[":method"] === "POST";
+    if (!contentType.startsWith("application/grpc") || !post) {
+      // Not a gRPC call: a complete HTTP answer; the h2 layer drops the request body and keeps the
+      // stream's state machine going until the client ends its side (RFC 9113 5.1, 8.1).
+      const reply: [string, string][] = [[":status", post ? "415" : "405"], ["content-type", "text/plain"]];
+      if (!post) reply.push(["allow", "POST"]);
+      stream.respondWithoutReading(reply, NOT_GRPC_BODY);
       return;
     }
     const call = new ServerCall(stream, this.hooks);

@@ -9,7 +9,7 @@
 import type { ByteChannel } from "./channel.ts";
 import { H2Connection, type H2ConnectionOptions } from "./connection.ts";
 import { ConnectionError, H2Error, MAX_WINDOW } from "./frames.ts";
-import { headerRecord } from "./header_block.ts";
+import { type HeaderBlock, headerRecord } from "./header_block.ts";
 import type { H2Stream } from "./stream.ts";
 
 /** The client side of one HTTP/2 connection. */
@@ -34,7 +34,7 @@ export class H2ClientConnection extends H2Connection {
   }
 
   /** Response headers, then trailers (the block with END_STREAM). */
-  protected onHeaderBlock(streamId: number, fields: [string, string][], endStream: boolean): void {
+  protected onHeaderBlock({ streamId, fields, endStream }: HeaderBlock): void {
     const stream = this.streams.get(streamId);
     if (!stream) {
       if (streamId > this.lastStreamId) {

@@ -31,7 +31,8 @@ import {
 } from "./frames.ts";
 import { FrameReader, type FrameSink } from "./reader.ts";
 import { FlowControl } from "./flow_control.ts";
-import { HeaderBlockReader } from "./header_block.ts";
+import { type HeaderBlock, HeaderBlockReader } from "./header_block.ts";
+import { ClosedBy, ClosedStreams } from "./closed_streams.ts";
 import { H2Stream, type StreamOwner } from "./stream.ts";
 import { FrameWriter, type WriterOwner } from "./writer.ts";
 import { drainThenClose } from "./shutdown.ts";
@@ -85,6 +86,8 @@ export abstract class H2Connection implements FrameSink, StreamOwner, WriterOwne
   private retained = false;
   private idleWaiters: (() => void)[] = [];
   private readonly resets = new ResetRateLimit();
+  /** Recently closed streams: how late frames on them are answered. */
+  protected readonly closedStreams = new ClosedStreams();
   private resolveDone!: () => void;
 
   /**
@@ -106,8 +109,8 @@ export abstract class H2Connection implements FrameSink, StreamOwner, WriterOwne
 
   // ---- role hooks ----
 
-  /** A complete header block arrived on `streamId`. */
-  protected abstract onHeaderBlock(streamId: number, fields: [string, string][], endStream: boolean): void;
+  /** A complete header block arrived. */
+  protected abstract onHeaderBlock(block: HeaderBlock): void;
   /** The peer sent GOAWAY (payload: last stream id, error code, debug data). */
   protected abstract onGoaway(payload: Uint8Array): void;
   /** Our side of `stream` ended while the peer's side is still open. */
@@ -197,12 +200,12 @@ export abstract class H2Connection implements FrameSink, StreamOwner, WriterOwne
     switch (type) {
       case FrameType.HEADERS: {
         const block = this.headerBlocks.headers(flags, streamId, payload);
-        if (block) this.onHeaderBlock(block.streamId, block.fields, block.endStream);
+        if (block) this.onHeaderBlock(block);
         return;
       }
       case FrameType.CONTINUATION: {
         const block = this.headerBlocks.continuation(flags, streamId, payload);
-        if (block) this.onHeaderBlock(block.streamId, block.fields, block.endStream);
+        if (block) this.onHeaderBlock(block);
         return;
       }
       case FrameType.SETTINGS:
@@ -220,11 +223,7 @@ export abstract class H2Connection implements FrameSink, StreamOwner, WriterOwne
         if (streamId !== 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, "GOAWAY on a stream");
         return this.onGoaway(payload);
       case FrameType.PRIORITY:
-        if (streamId === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, "PRIORITY on stream 0");
-        if (payload.length !== 5) {
-          this.writer.queueControl(rstStreamFrame(streamId, H2Error.FRAME_SIZE_ERROR));
-        }
-        return;
+        return this.onPriority(streamId, payload);
       case FrameType.PUSH_PROMISE:
         throw new ConnectionError(H2Error.PROTOCOL_ERROR, "push is not enabled");
       default:
@@ -247,9 +246,14 @@ export abstract class H2Connection implements FrameSink, StreamOwner, WriterOwne
       if (streamId > this.lastStreamId) {
         throw new ConnectionError(H2Error.PROTOCOL_ERROR, `DATA on idle stream ${streamId}`);
       }
-      // A stream we closed or reset: its bytes still count for the connection window.
+      // Not open for DATA: its bytes still count for the connection window.
       this.releaseConnection(length);
+      // Half-closed (remote) or closed: STREAM_CLOSED (RFC 9113 6.1), except late DATA on a stream
+      // we reset, which was in flight before our RST_STREAM arrived and is ignored (5.1).
       if (stream) this.resetStream(stream, H2Error.STREAM_CLOSED);
+      else if (this.closedStreams.find(streamId) !== ClosedBy.OUR_RESET) {
+        this.refuseStream(streamId, H2Error.STREAM_CLOSED);
+      }
       return;
     }
     if (!stream.flow.consume(length)) {
@@ -264,6 +268,8 @@ export abstract class H2Connection implements FrameSink, StreamOwner, WriterOwne
   onData(_streamId: number, piece: Uint8Array): void {
     const stream = this.dataTarget;
     if (!stream || stream.closed) return;
+    // More than the request's content-length: malformed (RFC 9113 8.1.1).
+    if (!stream.countBody(piece.length)) return this.resetStream(stream, H2Error.PROTOCOL_ERROR);
     if (stream.onData(piece)) this.retained = true;
   }
 
@@ -272,6 +278,7 @@ export abstract class H2Connection implements FrameSink, StreamOwner, WriterOwne
     this.dataTarget = null;
     if (!stream || stream.closed) return;
     if (flags & Flag.END_STREAM) {
+      if (!stream.bodyComplete) return this.resetStream(stream, H2Error.PROTOCOL_ERROR);
       this.endRemote(stream);
     } else if (!stream.paused && stream.flow.unacked >= this.options.streamWindow / 4) {
       this.grantStream(stream);
@@ -302,8 +309,14 @@ export abstract class H2Connection implements FrameSink, StreamOwner, WriterOwne
   resetStream(stream: H2Stream, code: number): void {
     if (stream.closed) return;
     this.writer.queueControl(rstStreamFrame(stream.id, code));
-    this.closeStream(stream, code === H2Error.NO_ERROR ? null : `stream reset (code ${code})`);
+    this.closeStream(stream, code === H2Error.NO_ERROR ? null : `stream reset (code ${code})`, true);
     this.writer.flush();
+  }
+
+  /** RST_STREAM for a stream that is not open (refused, malformed, or closed): remembered as ours. */
+  protected refuseStream(streamId: number, code: number): void {
+    this.writer.queueControl(rstStreamFrame(streamId, code));
+    this.closedStreams.add(streamId, true);
   }
 
   // ---- frame handlers ----
@@ -329,6 +342,20 @@ export abstract class H2Connection implements FrameSink, StreamOwner, WriterOwne
     if (delta > 0) {
       for (const s of this.streams.values()) if (s.queuedBytes > 0) this.writer.schedule(s, false);
     }
+  }
+
+  private onPriority(streamId: number, payload: Uint8Array): void {
+    if (streamId === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, "PRIORITY on stream 0");
+    if (payload.length !== 5) {
+      this.writer.queueControl(rstStreamFrame(streamId, H2Error.FRAME_SIZE_ERROR));
+      return;
+    }
+    // Priorities are advice we do not follow, but a stream cannot depend on itself (RFC 9113 5.3.1).
+    const dependency = ((payload[0] & 0x7f) << 24 | payload[1] << 16 | payload[2] << 8 | payload[3]) >>> 0;
+    if (dependency !== streamId) return;
+    const stream = this.streams.get(streamId);
+    if (stream) this.resetStream(stream, H2Error.PROTOCOL_ERROR);
+    else this.writer.queueControl(rstStreamFrame(streamId, H2Error.PROTOCOL_ERROR));
   }
 
   private onWindowUpdate(streamId: number, payload: Uint8Array): void {
@@ -370,9 +397,10 @@ export abstract class H2Connection implements FrameSink, StreamOwner, WriterOwne
 
   // ---- stream state ----
 
-  /** The peer ended its side of `stream`. */
+  /** The peer ended its side of `stream` (it may have been marked ended already, and even closed since). */
   protected endRemote(stream: H2Stream): void {
     stream.markRemoteEnded();
+    if (stream.closed) return;
     // Nothing more will arrive: the stream's unacknowledged bytes go back to the connection.
     this.releaseConnection(stream.flow.grant());
     stream.onEnd();
@@ -386,10 +414,14 @@ export abstract class H2Connection implements FrameSink, StreamOwner, WriterOwne
     else this.onLocalEndFirst(stream);
   }
 
-  /** Forget `stream`; `abortReason` null for a clean close. */
-  protected closeStream(stream: H2Stream, abortReason: string | null): void {
+  /**
+   * Forget `stream`; `abortReason` null for a clean close, `ourReset` when our RST_STREAM closed it
+   * (late frames from the peer are then ignored rather than answered).
+   */
+  protected closeStream(stream: H2Stream, abortReason: string | null, ourReset = false): void {
     if (stream.closed) return;
     this.streams.delete(stream.id);
+    this.closedStreams.add(stream.id, ourReset);
     this.writer.unschedule(stream);
     this.releaseConnection(stream.flow.grant());
     if (this.dataTarget === stream) this.dataTarget = null;

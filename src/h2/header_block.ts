@@ -20,6 +20,8 @@ export interface HeaderBlock {
   endStream: boolean;
   /** Header fields in wire order. */
   fields: [string, string][];
+  /** The HEADERS frame's priority names its own stream as the dependency (RFC 9113 5.3.1). */
+  dependsOnItself: boolean;
 }
 
 /** Collects HEADERS + CONTINUATION frames and decodes the block. */
@@ -27,6 +29,7 @@ export class HeaderBlockReader {
   private readonly decoder: HpackDecoder;
   private streamId = 0;
   private flags = 0;
+  private dependsOnItself = false;
   private parts: Uint8Array[] = [];
   private bytes = 0;
 
@@ -52,10 +55,20 @@ export class HeaderBlockReader {
       start = 1;
       end -= pad;
     }
-    if (flags & Flag.PRIORITY) start += 5;
+    let dependsOnItself = false;
+    if (flags & Flag.PRIORITY) {
+      if (start + 5 <= end) {
+        const dependency =
+          ((payload[start] & 0x7f) << 24 | payload[start + 1] << 16 | payload[start + 2] << 8 |
+            payload[start + 3]) >>> 0;
+        dependsOnItself = dependency === streamId;
+      }
+      start += 5;
+    }
     if (start > end) throw new ConnectionError(H2Error.PROTOCOL_ERROR, "HEADERS padding exceeds the frame");
     this.streamId = streamId;
     this.flags = flags;
+    this.dependsOnItself = dependsOnItself;
     this.parts = [];
     this.bytes = 0;
     return this.add(payload.subarray(start, end), flags);
@@ -84,7 +97,12 @@ export class HeaderBlockReader {
     this.streamId = 0;
     this.parts = [];
     try {
-      return { streamId, endStream, fields: this.decoder.decode(block) };
+      return {
+        streamId,
+        endStream,
+        fields: this.decoder.decode(block),
+        dependsOnItself: this.dependsOnItself,
+      };
     } catch (err) {
       if (err instanceof HpackError) {
         throw new ConnectionError(H2Error.COMPRESSION_ERROR, `bad header block: ${err.message}`);

@@ -52,7 +52,12 @@ export class H2Stream {
   #closed = false;
   #headersSent = false;
   #paused = false;
+  #readsRequest = true;
   #resetCode: number | undefined;
+  /** The request's content-length, or -1 when it named none (RFC 9113 8.1.1). */
+  #contentLength = -1;
+  /** DATA payload received (padding excluded). */
+  #bodyBytes = 0;
   /** Queued outgoing views, oldest first. */
   readonly #out: Uint8Array[] = [];
   #outBytes = 0;
@@ -97,6 +102,10 @@ export class H2Stream {
   get resetCode(): number | undefined {
     return this.#resetCode;
   }
+  /** False once the response went out with {@link respondWithoutReading}: the request body is dropped. */
+  get readsRequest(): boolean {
+    return this.#readsRequest;
+  }
   /** Queued outgoing bytes. */
   get queuedBytes(): number {
     return this.#outBytes;
@@ -111,6 +120,24 @@ export class H2Stream {
     if (this.#localEnded || this.#headersSent) return;
     this.#headersSent = true;
     this.owner.sendHeaders(this, headers, endStream);
+  }
+
+  /**
+   * Server: answer a request the server will not serve (wrong method or content type): `headers`,
+   * then `body` with END_STREAM. The request body is dropped (its window granted back) and the
+   * stream stays open until the client ends its side, so every later frame on it still gets the
+   * answer RFC 9113 gives (instead of being ignored after an early RST_STREAM). `body` is kept as
+   * a view: a shared constant is fine.
+   */
+  respondWithoutReading(headers: [string, string][], body: Uint8Array): void {
+    if (this.#localEnded || this.#headersSent) return;
+    this.#readsRequest = false;
+    this.onData = () => false;
+    this.#headersSent = true;
+    this.owner.sendHeaders(this, headers, body.length === 0);
+    if (body.length === 0) return;
+    this.write(body);
+    this.endRequest();
   }
 
   /**
@@ -143,7 +170,7 @@ export class H2Stream {
     this.owner.schedule(this);
   }
 
-  /** Client: no more request bytes after the queued ones (END_STREAM). */
+  /** No more bytes after the queued ones: END_STREAM on the last DATA frame (a client's request body). */
   endRequest(): void {
     if (this.#localEnded || this.#endData) return;
     this.#endData = true;
@@ -183,6 +210,22 @@ export class H2Stream {
   /** Connection side: END_STREAM left from our side. */
   markLocalEnded(): void {
     this.#localEnded = true;
+  }
+
+  /** Connection side: the request named a content-length of `length` bytes. */
+  expectBody(length: number): void {
+    this.#contentLength = length;
+  }
+
+  /** Connection side: `n` more DATA bytes arrived; false when that exceeds the content-length. */
+  countBody(n: number): boolean {
+    this.#bodyBytes += n;
+    return this.#contentLength < 0 || this.#bodyBytes <= this.#contentLength;
+  }
+
+  /** Connection side: the body received so far is what the content-length announced (or none was). */
+  get bodyComplete(): boolean {
+    return this.#contentLength < 0 || this.#bodyBytes === this.#contentLength;
   }
 
   /** Connection side: the peer reset the stream (or GOAWAY refused it) with `code`. */

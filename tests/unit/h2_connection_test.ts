@@ -315,7 +315,12 @@ Deno.test("h2 client role: request with a body, reply with trailers, flow contro
   });
   const client = new H2ClientConnection(clientSide, options);
   const running = [server.run(), client.run()];
-  const stream = client.request([[":method", "POST"], [":path", "/x"], ["content-type", "application/grpc"]]);
+  const stream = client.request([
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", "/x"],
+    ["content-type", "application/grpc"],
+  ]);
   const headers: Record<string, string>[] = [];
   let received = 0;
   stream.onHeaders = (h) => void headers.push(h);
