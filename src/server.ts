@@ -16,6 +16,7 @@ import { Authenticator } from "./auth/auth.ts";
 import { createStager } from "./store/fs/mod.ts";
 // ops: health checking, readiness gate, metrics, status page, OTel (src/ops/).
 import { Ops } from "./ops/mod.ts";
+import { sidePortGuard } from "./ops/http_auth.ts";
 
 /** Largest object accepted: Arrow Binary offsets are 32-bit, so one value stays below 2 GiB. */
 export const MAX_OBJECT_BYTES = 2 ** 31 - 64;
@@ -51,8 +52,10 @@ export async function startServer(
       capacity: initial.capacity,
     }),
   );
+  const authenticator = initial.auth ? new Authenticator(initial.auth) : undefined;
   // ops: the index is loaded (store.open) after the port listens, see below.
   const ops = new Ops({
+    guard: sidePortGuard(initial.httpAuth, authenticator),
     version: VERSION,
     http: initial.http,
     storage: initial.storage.kind === "fs" ? { kind: "fs", root: initial.storage.root } : { kind: "none" },
@@ -67,14 +70,13 @@ export async function startServer(
       ca: initial.tls.caFile ? Deno.readFileSync(initial.tls.caFile) : undefined,
     }
     : undefined;
-  const authenticator = initial.auth ? new Authenticator(initial.auth) : undefined;
   const grpc = new GrpcServer({
     maxMessageBytes: MAX_MESSAGE_BYTES,
     tls,
     authenticate: authenticator
-      ? (headers) => {
+      ? (headers, peer) => {
         const h = headers["authorization"];
-        return authenticator.authenticate(typeof h === "string" ? h : undefined);
+        return authenticator.authenticate(typeof h === "string" ? h : undefined, peer);
       }
       : undefined,
     publicPaths: [FLIGHT_SERVICE + "Handshake", "/grpc.health.v1.Health/"],
@@ -132,6 +134,7 @@ export async function startServer(
     http, // ops: HTTP side port (metrics, health, status page), or null
     tls: config.tls ? (config.tls.caFile ? "mutual" : "server") : "off",
     auth: authenticator ? "on" : "off",
+    httpAuth: config.http ? config.httpAuth?.mode ?? "none" : null,
     storage: config.storage.kind === "fs" ? config.storage.root : "none",
     index: summary,
     policy: config.eviction.policy,

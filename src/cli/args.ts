@@ -12,6 +12,7 @@ import {
   parseHostPort,
 } from "../config/endpoint.ts";
 import { ConfigError, show } from "../config/errors.ts";
+import { parseHttpAuthMode } from "../config/http_auth.ts";
 import type { Layer } from "../config/layer.ts";
 import { loadConfig } from "../config/load.ts";
 import { parseByteSize } from "../config/size.ts";
@@ -101,6 +102,7 @@ function flagLayer(p: ParsedArgv, env: Record<string, string>, cwd: string): Lay
   }
   if ((f = str("idle-timeout"))) layer.idleTimeoutMs = { value: parseDuration(f.v, f.key), key: f.key };
   if ((f = str("http"))) layer.http = { value: parseHttp(f.v, f.key), key: f.key };
+  if ((f = str("http-auth"))) layer.httpAuth = { value: parseHttpAuthMode(f.v, f.key), key: f.key };
   if ((f = str("log-level"))) layer.logLevel = { value: parseLogLevel(f.v, f.key), key: f.key };
   return layer;
 }

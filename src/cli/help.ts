@@ -121,6 +121,15 @@ export const FLAGS: FlagSpec[] = [
     env: "FLAME_CACHE_HTTP",
   },
   {
+    name: "http-auth",
+    type: "string",
+    arg: "none|token",
+    scope: "serve",
+    help:
+      "token: the HTTP port (except /healthz) needs Authorization: Bearer (a gRPC token or the metrics token)",
+    default: "token when auth is on and --http is not loopback, else none",
+  },
+  {
     name: "log-level",
     type: "string",
     arg: "LEVEL",
@@ -185,7 +194,8 @@ export function helpText(): string {
     "CONFIGURATION FILE (flame-cluster.yaml, cache: section; other sections are ignored)",
     "  endpoint, network_interface (interface name regex; its IPv4 is advertised), storage,",
     "  eviction.{policy,max_memory,max_objects}, tls.{cert_file,key_file,ca_file (client certs)},",
-    "  capacity, http, log_level, auth.{tokens_file,token_env,users}",
+    "  capacity, http, http_auth, metrics_token_file, log_level,",
+    "  auth.{tokens_file,token_env,users,tokens_per_user}",
     "",
     "Precedence: flags > environment > configuration file > defaults.",
     "Default server: listen 127.0.0.1:9090, endpoint grpc://127.0.0.1:9090, storage ./flame-cache-data.",

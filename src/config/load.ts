@@ -10,6 +10,7 @@ import { formatEndpoint, type Interfaces, resolveNetwork, type Scheme } from "./
 import { envLayer } from "./env.ts";
 import { ConfigError } from "./errors.ts";
 import { cacheSectionLayer } from "./file.ts";
+import { resolveHttpAuth } from "./http_auth.ts";
 import { type Layer, mergeLayers } from "./layer.ts";
 import { defaultStorage } from "./storage.ts";
 import type { CacheConfig } from "./types.ts";
@@ -102,6 +103,14 @@ export function loadConfig(options: LoadOptions = {}): CacheConfig {
   if (s.capacity) config.capacity = s.capacity.value;
   if (s.http?.value) config.http = s.http.value;
   if (s.auth) config.auth = s.auth.value;
+  if (config.http) {
+    config.httpAuth = resolveHttpAuth(
+      s.httpAuth,
+      s.metricsToken?.value,
+      config.http,
+      config.auth !== undefined,
+    );
+  }
   if (configPath) config.configPath = configPath;
   return config;
 }

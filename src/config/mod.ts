@@ -14,6 +14,8 @@ export type {
   Command,
   EvictionPolicy,
   HostPort,
+  HttpAuthConfig,
+  HttpAuthMode,
   LogLevel,
   StorageConfig,
   TlsConfig,

@@ -35,6 +35,18 @@ export interface AuthUser {
 export interface AuthConfig {
   tokens: AuthToken[];
   users: AuthUser[];
+  /** Live Handshake tokens one user may hold (`cache.auth.tokens_per_user`; default 1024). */
+  tokensPerUser?: number;
+}
+
+/** `none`: the HTTP side port is open; `token`: all but /healthz need `Authorization: Bearer`. */
+export type HttpAuthMode = "none" | "token";
+
+/** Access rule of the HTTP side port (`cache.http_auth`, `cache.metrics_token_file`). */
+export interface HttpAuthConfig {
+  mode: HttpAuthMode;
+  /** A token accepted on the side port only (besides every gRPC credential). */
+  metricsToken?: string;
 }
 
 /** A log level, from `--log-level`, `FLAME_LOG` or `cache.log_level`. */
@@ -73,6 +85,8 @@ export interface CacheConfig {
   idleTimeoutMs: number;
   /** Metrics/health HTTP side port; off when absent. `port` may be 0 (ephemeral). */
   http?: HostPort;
+  /** Side port access; absent = open (`none`). */
+  httpAuth?: HttpAuthConfig;
   /** Accepted credentials; auth is off when absent. */
   auth?: AuthConfig;
   /** Log level, default `info`. */

@@ -23,6 +23,7 @@ import { CallTelemetry } from "./otel.ts";
 import { type RatePoint, rates, type Sample, SampleRing } from "./samples.ts";
 import { aggregate, type OpsSnapshot, type StoredTotals } from "./snapshot.ts";
 import { type OpsHttpServer, startOpsHttp } from "./http.ts";
+import type { SidePortGuard } from "./http_auth.ts";
 
 export { HealthService, ServingStatus } from "./health.ts";
 export type { OpsSnapshot } from "./snapshot.ts";
@@ -40,6 +41,8 @@ export interface OpsOptions {
   sampleCount?: number;
   /** Transport-level errors worth logging. */
   onError?: (where: string, err: unknown) => void;
+  /** Side port access check (http_auth.ts); open when absent. */
+  guard?: SidePortGuard;
 }
 
 /** The message of Flight calls refused while the index loads. */
@@ -62,6 +65,11 @@ export class Ops {
 
   constructor(private readonly options: OpsOptions) {
     this.samples = new SampleRing(options.sampleCount ?? 720);
+  }
+
+  /** The side port's token check, when it needs one. */
+  get guard(): SidePortGuard | undefined {
+    return this.options.guard;
   }
 
   /** `starting`, `shutting down` or `""` (serving). */

@@ -82,9 +82,10 @@ export interface GrpcServerOptions {
   tls?: { cert: Uint8Array; key: Uint8Array; ca?: Uint8Array };
   /**
    * Authenticate a call from its headers before its handler runs (throw a
-   * CacheError to refuse). Not called for paths in `publicPaths`.
+   * CacheError to refuse). Not called for paths in `publicPaths`. `peer` is
+   * the client's `host:port` (for rate limits).
    */
-  authenticate?: (headers: RequestHeaders) => Principal;
+  authenticate?: (headers: RequestHeaders, peer: string) => Principal;
   /** Method paths (or prefixes ending in '/') callable without authentication. */
   publicPaths?: string[];
   /** Request bytes all calls together may hold while they are being received and stored. */
@@ -289,7 +290,7 @@ export class GrpcServer {
     );
     if (auth && !isPublic) {
       try {
-        principal = auth(headers);
+        principal = auth(headers, stream.peer);
       } catch (err) {
         if (err instanceof CacheError) finish(err.code, err.message);
         else finish(Status.INTERNAL, "authentication failed");
