@@ -6,8 +6,14 @@
 import { ConfigError, parseCommand } from "./src/config/mod.ts";
 import { type RunningServer, startServer } from "./src/server.ts";
 import { log } from "./src/log.ts";
+import { missingPermissionLine } from "./src/cli/permissions.ts";
 
 async function main(): Promise<number> {
+  const missing = missingPermissionLine(Deno.args);
+  if (missing) {
+    console.error(missing);
+    return 2;
+  }
   let command;
   try {
     command = parseCommand(Deno.args);
@@ -42,7 +48,14 @@ async function main(): Promise<number> {
       };
       Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
       Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-      running.server = await startServer(command.config);
+      try {
+        running.server = await startServer(command.config);
+      } catch (err) {
+        // Start-up failures the operator must fix (storage folder, address in use): one line, exit 2.
+        if (!(err instanceof ConfigError)) throw err;
+        console.error(`flame-cache: ${err.message}`);
+        return 2;
+      }
       await new Promise(() => {}); // serve until a signal
       return 0;
     }

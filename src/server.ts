@@ -17,6 +17,7 @@ import { createStager } from "./store/fs/mod.ts";
 // ops: health checking, readiness gate, metrics, status page, OTel (src/ops/).
 import { Ops } from "./ops/mod.ts";
 import { sidePortGuard } from "./ops/http_auth.ts";
+import { checkStorageFolder, formatHostPort, listenError } from "./startup.ts";
 
 /** Largest object accepted: Arrow Binary offsets are 32-bit, so one value stays below 2 GiB. */
 export const MAX_OBJECT_BYTES = 2 ** 31 - 64;
@@ -44,6 +45,9 @@ export async function startServer(
   setLogLevel(initial.logLevel);
   for (const w of initial.warnings) log("warn", w);
   const started = performance.now();
+  const keys = initial.settingKeys ?? { storage: "storage", listen: "listen", http: "http" };
+  // One clear line (exit 2) for a storage folder that is a file or not writable (startup.ts).
+  if (!deps.store && initial.storage.kind === "fs") checkStorageFolder(initial.storage.root, keys.storage);
   // Small hot objects are answered on this thread; everything else goes to the worker.
   const store = deps.store ?? new HotCacheStore(
     new WorkerStore({
@@ -97,7 +101,13 @@ export async function startServer(
     onError: (where, err) => log("warn", "transport error", { where, error: String(err) }),
   });
   ops.register(grpc); // ops: grpc.health.v1.Health, NOT_SERVING until the index is loaded
-  const port = await grpc.listen(initial.listen.host, initial.listen.port);
+  let port: number;
+  try {
+    port = await grpc.listen(initial.listen.host, initial.listen.port);
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw listenError(err, keys.listen, formatHostPort(initial.listen));
+  }
   const config = withBoundPort(initial, port);
   const service = new FlightService(store, {
     endpoint: config.endpoint,
@@ -123,7 +133,9 @@ export async function startServer(
     await grpc.close(0);
     await ops.close();
     await store.close().catch(() => {});
-    throw err;
+    throw http === null && initial.http
+      ? listenError(err, keys.http ?? "http", formatHostPort(initial.http))
+      : err;
   }
   ops.ready();
 

@@ -51,7 +51,7 @@ export function loadConfig(options: LoadOptions = {}): CacheConfig {
   let configPath: string | undefined;
   const choice = locateConfigFile(options.configPath, env, cwd);
   if (choice) {
-    const loaded = readConfigFile(choice);
+    const loaded = readConfigFile(choice, warnings);
     configPath = loaded.path;
     if (loaded.cache) fileLayer = cacheSectionLayer(loaded.cache, { env, cwd }, warnings);
   }
@@ -97,6 +97,11 @@ export function loadConfig(options: LoadOptions = {}): CacheConfig {
     },
     logLevel: s.logLevel?.value ?? "info",
     idleTimeoutMs: s.idleTimeoutMs?.value ?? DEFAULT_IDLE_TIMEOUT_MS,
+    settingKeys: {
+      storage: s.storage?.key ?? "storage (default)",
+      listen: s.listen?.key ?? s.endpoint?.key ?? "listen (default)",
+      http: s.http?.key,
+    },
     warnings,
   };
   if (tls) config.tls = tls;

@@ -93,6 +93,8 @@ export interface CacheConfig {
   logLevel: LogLevel;
   /** The configuration file actually read, if any (absolute path). */
   configPath?: string;
+  /** The settings `storage`, `listen` and `http` came from (e.g. `--storage`), for start-up errors. */
+  settingKeys?: { storage: string; listen: string; http?: string };
   /** Non-fatal problems to log at startup (unknown keys, ignored settings). */
   warnings: string[];
 }

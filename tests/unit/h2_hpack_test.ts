@@ -612,7 +612,7 @@ Deno.test("hpack: random and mutated blocks only ever throw HpackError, and neve
 
 // --- Cost ---------------------------------------------------------------------------------------------
 
-Deno.test("hpack: decode cost of a typical gRPC request block (informative)", () => {
+Deno.test("hpack: a typical gRPC request block decodes in microseconds", () => {
   const list: [string, string][] = [
     [":method", "POST"],
     [":scheme", "http"],
@@ -639,9 +639,11 @@ Deno.test("hpack: decode cost of a typical gRPC request block (informative)", ()
       for (let i = 0; i < n; i++) decoder.decode(block);
       best = Math.min(best, ((performance.now() - t0) * 1000) / n);
     }
-    return best.toFixed(2);
+    return best;
   };
-  console.log(
-    `hpack decode: ${measure(request)} µs per ${request.length}-byte block of ${list.length} fields`,
-  );
+  const us = measure(request);
+  console.log(`hpack decode: ${us.toFixed(2)} µs per ${request.length}-byte block of ${list.length} fields`);
+  // Measured 2.1 µs (5.1 before the nibble-table Huffman decoder). The bound leaves 10x for a slow or
+  // busy machine (best of 5 rounds), yet a decoder that went quadratic or byte-at-a-time would miss it.
+  assert.ok(us < 25, `${us.toFixed(2)} µs per block (budget 25 µs)`);
 });
