@@ -85,9 +85,9 @@ Deno.test({
         await first.close();
         await bob.putObject("bobapp/s", new TextEncoder().encode("before"));
         const rssBefore = rssBytes(server.child.pid);
-        const a = await flood(server.endpoint, "alice", "wonderland", 10_000, 8, 90_000);
+        const a = await flood(server.endpoint, "alice", "wonderland", 10_000, 8, 150_000);
         const rssHalf = rssBytes(server.child.pid);
-        const b = await flood(server.endpoint, "alice", "wonderland", 10_000, 8, 90_000);
+        const b = await flood(server.endpoint, "alice", "wonderland", 10_000, 8, 150_000);
         const rssAfter = rssBytes(server.child.pid);
         const issued = [...a.tokens, ...b.tokens];
         // Which of alice's tokens still work: her first ones and the last 100 issued.
