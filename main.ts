@@ -7,8 +7,14 @@ import { ConfigError } from "./src/config/mod.ts";
 import { parseCommand } from "./src/cli/args.ts";
 import { type RunningServer, startServer } from "./src/server/mod.ts";
 import { log } from "./src/log.ts";
+import { missingPermissionLine } from "./src/cli/permissions.ts";
 
 async function main(): Promise<number> {
+  const missing = missingPermissionLine(Deno.args);
+  if (missing) {
+    console.error(missing);
+    return 2;
+  }
   let command;
   try {
     command = parseCommand(Deno.args);
@@ -56,7 +62,7 @@ async function main(): Promise<number> {
       try {
         running.server = await startServer(command.config);
       } catch (err) {
-        // A setting that turns out unusable at start-up (tier credentials, etcd): one line, exit 2.
+        // Start-up failures the operator must fix (storage folder, address in use, tier, etcd): one line, exit 2.
         if (!(err instanceof ConfigError)) throw err;
         console.error(`flame-cache: ${err.message}`);
         return 2;

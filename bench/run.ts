@@ -91,7 +91,12 @@ async function runJson(cmd: string, args: string[], timeoutMs = 600_000): Promis
 const py = (script: string, args: (string | number)[], timeoutMs?: number) =>
   runJson(PY, [`${BENCH}/py/${script}`, ...args.map(String)], timeoutMs);
 const tsClient = (args: (string | number)[], timeoutMs?: number) =>
-  runJson(Deno.execPath(), ["run", "-A", `${BENCH}/ts_client.ts`, ...args.map(String)], timeoutMs);
+  // tests/deno.json: the TS client may fall back to the test helper, whose grpc-js is a test-only package.
+  runJson(
+    Deno.execPath(),
+    ["run", "-A", "--config", `${ROOT}/tests/deno.json`, `${BENCH}/ts_client.ts`, ...args.map(String)],
+    timeoutMs,
+  );
 
 /** A server process started for one case. */
 interface Server {

@@ -4,6 +4,12 @@
 set -euo pipefail
 DENO_VERSION=2.9.6
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Tests (and type checks that include them) use tests/deno.json: its import map adds the test-only npm
+# packages (grpc-js, proto-loader, fast-check) and its own lockfile, so the root deno.json/deno.lock
+# that `deno task serve` installs from hold only what the server and CLI need.
+if { [ "${1:-}" = test ] || [ "${1:-}" = check ]; } && [[ " $* " != *" --config "* ]] && [[ " $* " != *" --config="* ]]; then
+  set -- "$1" --config "$here/tests/deno.json" "${@:2}"
+fi
 bin="$here/.tools/node_modules/.bin/deno"
 if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "deno $DENO_VERSION"; then
   exec "$bin" "$@"

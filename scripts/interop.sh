@@ -8,6 +8,7 @@
 #   PYTHON=python3          interpreter used to create .venv (needs >= 3.11)
 #   INTEROP_VENV=<repo>/.venv
 #   INTEROP_SERVER_CMD      optional server command template (see tests/interop/conftest.py)
+#   INTEROP_SETUP_ONLY=1    only create/update the virtualenv (scripts/test.sh does this before the Deno tests)
 # Exit code = pytest's exit code.
 set -euo pipefail
 
@@ -31,6 +32,9 @@ if [ "$want" != "$have" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ" >&2
   echo "$want" > "$STAMP"
 fi
+
+# scripts/test.sh sets the virtualenv up first, so the Deno tests can cross-check with its pyarrow.
+[ -n "${INTEROP_SETUP_ONLY:-}" ] && exit 0
 
 # Fetch the server's npm dependencies now, so the first server start stays within the
 # fixture's 30 s readiness poll on a fresh clone (node_modules/ is not committed).

@@ -21,6 +21,12 @@ passed=0
 failed=0
 status=0
 
+# The interop virtualenv first: Deno tests cross-check with its pyarrow (tests/helpers/python.ts), and in
+# CI (CI=true) a pyarrow test that finds no pyarrow fails instead of being skipped (tests/helpers/skip.ts).
+if [ "${SKIP_INTEROP:-0}" != "1" ]; then
+  INTEROP_SETUP_ONLY=1 scripts/interop.sh || echo "!! could not set up .venv (pyarrow cross-checks will be skipped)"
+fi
+
 echo "== deno test (unit, integration, reliability, browser)"
 # One deno process per test file: Deno's own node:http2 *client* can crash the
 # test runner with a signal (denoland/deno#36788 on the client side); that must
@@ -45,9 +51,10 @@ fi
 di=0
 for f in "${files[@]}"; do
   for attempt in 1 2; do
-    # A runner that hangs is stopped after 10 minutes and treated like one killed by a signal (seen once:
-    # the abuse_test runner kept a core busy for 10 minutes when the Python abusers ran in the Deno phase).
-    timeout -k 10 600 scripts/deno.sh test --allow-all --quiet --no-check "$f" > "$logs/one.txt" 2>&1
+    # A runner that hangs is stopped after 10 minutes and treated like one killed by a signal.
+    : > "$logs/skips_one.txt"
+    TEST_SKIP_LOG="$logs/skips_one.txt" \
+      timeout -k 10 600 scripts/deno.sh test --allow-all --quiet --no-check "$f" > "$logs/one.txt" 2>&1
     rc=$?
     [ "$rc" = 124 ] && rc=143
     if [ "$rc" -ge 128 ] && [ "$attempt" = 1 ]; then
@@ -61,6 +68,8 @@ for f in "${files[@]}"; do
   # A runner that died cannot have stopped the servers it started: stop them now.
   pkill -KILL -f "$here/main.ts serve" 2>/dev/null || true
   cat "$logs/one.txt" | tee -a "$logs/deno.txt"
+  # Skips say why (tests/helpers/skip.ts; --quiet hides what tests print while loading, so they go to a file).
+  sed "s|^|$f: |" "$logs/skips_one.txt" | tee -a "$logs/skips.txt"
   line="$(sed 's/\x1b\[[0-9;]*m//g' "$logs/one.txt" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1)"
   if [ -n "$line" ]; then
     dp=$((dp + $(echo "$line" | sed -E 's/.*\| ([0-9]+) passed.*/\1/')))
@@ -73,7 +82,12 @@ for f in "${files[@]}"; do
   fi
   [ "$rc" -ne 0 ] && status=1
 done
+ds=$(sort -u "$logs/skips.txt" 2>/dev/null | grep -c . || true)
 echo "deno test: $dp passed | $df failed | $di ignored (${#files[@]} files)"
+if [ "${ds:-0}" -gt 0 ]; then
+  echo "skipped for a missing dependency or capability ($ds):"
+  sort -u "$logs/skips.txt" | sed 's/^/  /'
+fi
 passed=$((passed + dp))
 failed=$((failed + df))
 

@@ -1,6 +1,6 @@
 /**
  * The admin subcommands of `flame-cache`: `ls [PREFIX]`, `stat KEY`,
- * `get KEY [-o FILE]`, `put PREFIX|KEY FILE`, `rm KEY|PREFIX`, talking to a
+ * `get KEY [-o FILE]`, `put APP/SESSION[/OBJECT] FILE`, `rm KEY|PREFIX`, talking to a
  * running server through the TypeScript client. Human tables by default,
  * `--json` prints one JSON document on stdout. Transfers longer than a second
  * show a progress bar on stderr when it is a terminal.
@@ -109,11 +109,23 @@ async function put(client: FlameCacheClient, cmd: AdminCommand): Promise<void> {
   }
 }
 
+/** True when DELETE `selector` (KEY, APP/SESSION, APP/* or APP; see protocol/keys.ts) removes `key`. */
+function selects(selector: string, key: string): boolean {
+  const parts = selector.split("/");
+  if (key === selector || parts.length === 3) return key === selector;
+  const prefix = parts.length === 2 && parts[1] === "*" ? parts[0] : selector;
+  return key.startsWith(`${prefix}/`);
+}
+
 async function rm(client: FlameCacheClient, cmd: AdminCommand): Promise<void> {
   const selector = cmd.args[0];
+  // The server answers DELETE with "OK" either way (deletes are idempotent), so count the matches first.
+  const prefix = selector.endsWith("/*") ? selector.slice(0, -1) : selector;
+  const matched = (await client.list(prefix)).filter((o) => selects(selector, o.key)).length;
   await client.deleteObjects(selector);
-  if (cmd.json) json({ deleted: selector, ok: true });
-  else out(`deleted ${selector}`);
+  if (cmd.json) json({ deleted: selector, matched, ok: true });
+  else if (matched === 0) out(`nothing matched ${selector} (nothing to delete)`);
+  else out(`deleted ${selector} (${matched} object${matched === 1 ? "" : "s"})`);
 }
 
 /** Checks that need no server: output targets and input files. */

@@ -13,6 +13,7 @@ import {
 } from "../config/endpoint.ts";
 import { clusterFlagLayer } from "../config/cluster.ts";
 import { ConfigError, show } from "../config/errors.ts";
+import { parseHttpAuthMode } from "../config/http_auth.ts";
 import type { Layer } from "../config/layer.ts";
 import { loadConfig } from "../config/load.ts";
 import { parseByteSize } from "../config/size.ts";
@@ -27,7 +28,7 @@ const ADMIN_ARITY: Record<AdminSub, [number, number, string]> = {
   ls: [0, 1, "ls [PREFIX]"],
   stat: [1, 1, "stat KEY"],
   get: [1, 1, "get KEY [-o FILE]"],
-  put: [2, 2, "put PREFIX|KEY FILE"],
+  put: [2, 2, "put APP/SESSION[/OBJECT] FILE"],
   rm: [1, 1, "rm KEY|PREFIX"],
 };
 
@@ -102,6 +103,7 @@ function flagLayer(p: ParsedArgv, env: Record<string, string>, cwd: string): Lay
   }
   if ((f = str("idle-timeout"))) layer.idleTimeoutMs = { value: parseDuration(f.v, f.key), key: f.key };
   if ((f = str("http"))) layer.http = { value: parseHttp(f.v, f.key), key: f.key };
+  if ((f = str("http-auth"))) layer.httpAuth = { value: parseHttpAuthMode(f.v, f.key), key: f.key };
   if ((f = str("log-level"))) layer.logLevel = { value: parseLogLevel(f.v, f.key), key: f.key };
   Object.assign(layer, clusterFlagLayer(p.values));
   return layer;
@@ -111,7 +113,7 @@ function flagLayer(p: ParsedArgv, env: Record<string, string>, cwd: string): Lay
  * Parse argv (`Deno.args`) + environment + configuration file into a `Command`.
  *
  * `flame-cache [serve] [flags]` runs the server; `ls [PREFIX]`, `stat KEY`, `get KEY [-o FILE]`,
- * `put PREFIX|KEY FILE`, `rm KEY|PREFIX` are admin commands; `--help`/`-h`/`help` and `--version`/`-V`/`version`
+ * `put APP/SESSION[/OBJECT] FILE`, `rm KEY|PREFIX` are admin commands; `--help`/`-h`/`help` and `--version`/`-V`/`version`
  * print text. A `--` anywhere is ignored. Precedence: flags > env > file > defaults.
  *
  * @param env defaults to `Deno.env.toObject()`
@@ -168,6 +170,15 @@ export function parseCommand(
       sub,
       `wrong number of arguments (${args.length}); usage: flame-cache ${usage}`,
     );
+  }
+  if (sub === "put") {
+    const parts = args[0].split("/");
+    if (parts.length < 2 || parts.length > 3 || parts.some((x) => x === "")) {
+      throw new ConfigError(
+        "put",
+        `${show(args[0])} is not APP/SESSION or APP/SESSION/OBJECT; usage: flame-cache ${usage}`,
+      );
+    }
   }
   const output = p.values.get("output");
   if (output && sub !== "get") throw new ConfigError(output.raw, `flag ${output.raw} is only valid for get`);

@@ -7,10 +7,10 @@
 
 import { ConfigError, show } from "./errors.ts";
 import { readableFile } from "./tls.ts";
-import { expectString } from "./values.ts";
+import { expectString, parsePositiveInt } from "./values.ts";
 import type { AuthConfig, AuthToken, AuthUser } from "./types.ts";
 
-const AUTH_KEYS = new Set(["tokens_file", "token_env", "users"]);
+const AUTH_KEYS = new Set(["tokens_file", "token_env", "users", "tokens_per_user"]);
 const USER_KEYS = new Set(["username", "password", "apps"]);
 
 function parseApps(value: unknown, key: string): string[] | undefined {
@@ -52,7 +52,7 @@ export function parseTokensFile(text: string, key: string): AuthToken[] {
 }
 
 /**
- * Parse `cache.auth`: `{ tokens_file?, token_env?, users? }`.
+ * Parse `cache.auth`: `{ tokens_file?, token_env?, users?, tokens_per_user? }`.
  *
  * @param env environment used to read `token_env`
  * @throws {ConfigError} naming the offending `cache.auth...` key; also when no credential at all is defined
@@ -124,5 +124,9 @@ export function parseAuthSection(
       "auth is configured but defines no tokens or users (remove the section to turn auth off)",
     );
   }
-  return { tokens, users };
+  const config: AuthConfig = { tokens, users };
+  if (section.tokens_per_user !== undefined && section.tokens_per_user !== null) {
+    config.tokensPerUser = parsePositiveInt(section.tokens_per_user, `${prefix}.tokens_per_user`);
+  }
+  return config;
 }

@@ -7,6 +7,7 @@
 import { parseAuthSection } from "./auth.ts";
 import { clusterFileLayer } from "./cluster.ts";
 import { parseEndpointUri } from "./endpoint.ts";
+import { parseHttpAuthMode, readMetricsTokenFile } from "./http_auth.ts";
 import { ConfigError, show } from "./errors.ts";
 import type { Layer } from "./layer.ts";
 import { parseStorage } from "./storage.ts";
@@ -30,6 +31,8 @@ const CACHE_KEYS = new Set([
   "capacity",
   "idle_timeout",
   "http",
+  "http_auth",
+  "metrics_token_file",
   "auth",
   "log_level",
   "cluster",
@@ -123,6 +126,18 @@ export function cacheSectionLayer(
     const v = cache.http;
     const value = v === null || v === false ? null : parseHttp(expectString(v, key, "HOST:PORT"), key);
     layer.http = { value, key };
+  }
+  if (isSet(cache.http_auth)) {
+    const key = "cache.http_auth";
+    layer.httpAuth = {
+      value: parseHttpAuthMode(expectString(cache.http_auth, key, "none or token"), key),
+      key,
+    };
+  }
+  if (isSet(cache.metrics_token_file)) {
+    const key = "cache.metrics_token_file";
+    const path = expectString(cache.metrics_token_file, key, "a file path");
+    layer.metricsToken = { value: readMetricsTokenFile(path, key, ctx.cwd), key };
   }
   if (isSet(cache.log_level)) {
     const key = "cache.log_level";

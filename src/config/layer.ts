@@ -7,7 +7,15 @@
 
 import type { ClusterSettings } from "./cluster.ts";
 import type { EndpointSpec } from "./endpoint.ts";
-import type { AuthConfig, EvictionPolicy, HostPort, LogLevel, StorageConfig, TlsConfig } from "./types.ts";
+import type {
+  AuthConfig,
+  EvictionPolicy,
+  HostPort,
+  HttpAuthMode,
+  LogLevel,
+  StorageConfig,
+  TlsConfig,
+} from "./types.ts";
 
 /** A value together with the setting it came from (for error messages). */
 export interface Sourced<T> {
@@ -28,6 +36,9 @@ export interface Settings {
   idleTimeoutMs: Sourced<number>;
   /** `null` = explicitly turned off. */
   http: Sourced<HostPort | null>;
+  httpAuth: Sourced<HttpAuthMode>;
+  /** The token read from `cache.metrics_token_file`. */
+  metricsToken: Sourced<string>;
   logLevel: Sourced<LogLevel>;
   tls: Sourced<TlsConfig>;
   auth: Sourced<AuthConfig>;

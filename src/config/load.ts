@@ -11,6 +11,7 @@ import { clusterWithBoundPort, resolveCluster } from "./cluster.ts";
 import { envLayer } from "./env.ts";
 import { ConfigError } from "./errors.ts";
 import { cacheSectionLayer } from "./file.ts";
+import { resolveHttpAuth } from "./http_auth.ts";
 import { type Layer, mergeLayers } from "./layer.ts";
 import { defaultStorage } from "./storage.ts";
 import type { CacheConfig } from "./types.ts";
@@ -54,7 +55,7 @@ export function loadConfig(options: LoadOptions = {}): CacheConfig {
   let configPath: string | undefined;
   const choice = locateConfigFile(options.configPath, env, cwd);
   if (choice) {
-    const loaded = readConfigFile(choice);
+    const loaded = readConfigFile(choice, warnings);
     configPath = loaded.path;
     if (loaded.cache) fileLayer = cacheSectionLayer(loaded.cache, { env, cwd }, warnings);
   }
@@ -100,12 +101,25 @@ export function loadConfig(options: LoadOptions = {}): CacheConfig {
     },
     logLevel: s.logLevel?.value ?? "info",
     idleTimeoutMs: s.idleTimeoutMs?.value ?? DEFAULT_IDLE_TIMEOUT_MS,
+    settingKeys: {
+      storage: s.storage?.key ?? "storage (default)",
+      listen: s.listen?.key ?? s.endpoint?.key ?? "listen (default)",
+      http: s.http?.key,
+    },
     warnings,
   };
   if (tls) config.tls = tls;
   if (s.capacity) config.capacity = s.capacity.value;
   if (s.http?.value) config.http = s.http.value;
   if (s.auth) config.auth = s.auth.value;
+  if (config.http) {
+    config.httpAuth = resolveHttpAuth(
+      s.httpAuth,
+      s.metricsToken?.value,
+      config.http,
+      config.auth !== undefined,
+    );
+  }
   if (configPath) config.configPath = configPath;
   Object.assign(
     config,

@@ -15,6 +15,8 @@ export type {
   Command,
   EvictionPolicy,
   HostPort,
+  HttpAuthConfig,
+  HttpAuthMode,
   LogLevel,
   RemoteConfig,
   StorageConfig,

@@ -38,6 +38,18 @@ export interface AuthUser {
 export interface AuthConfig {
   tokens: AuthToken[];
   users: AuthUser[];
+  /** Live Handshake tokens one user may hold (`cache.auth.tokens_per_user`; default 1024). */
+  tokensPerUser?: number;
+}
+
+/** `none`: the HTTP side port is open; `token`: all but /healthz need `Authorization: Bearer`. */
+export type HttpAuthMode = "none" | "token";
+
+/** Access rule of the HTTP side port (`cache.http_auth`, `cache.metrics_token_file`). */
+export interface HttpAuthConfig {
+  mode: HttpAuthMode;
+  /** A token accepted on the side port only (besides every gRPC credential). */
+  metricsToken?: string;
 }
 
 /** Log levels (defined with the logger, src/log.ts). */
@@ -77,6 +89,8 @@ export interface CacheConfig {
   idleTimeoutMs: number;
   /** Metrics/health HTTP side port; off when absent. `port` may be 0 (ephemeral). */
   http?: HostPort;
+  /** Side port access; absent = open (`none`). */
+  httpAuth?: HttpAuthConfig;
   /** Accepted credentials; auth is off when absent. */
   auth?: AuthConfig;
   /** Cluster membership (etcd); absent = a single node. Requires `remote`. */
@@ -87,6 +101,8 @@ export interface CacheConfig {
   logLevel: LogLevel;
   /** The configuration file actually read, if any (absolute path). */
   configPath?: string;
+  /** The settings `storage`, `listen` and `http` came from (e.g. `--storage`), for start-up errors. */
+  settingKeys?: { storage: string; listen: string; http?: string };
   /** Non-fatal problems to log at startup (unknown keys, ignored settings). */
   warnings: string[];
 }

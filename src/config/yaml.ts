@@ -6,7 +6,7 @@
  */
 
 import { resolve } from "node:path";
-import { parse } from "yaml";
+import { Lexer, parse } from "yaml";
 import { ConfigError, show } from "./errors.ts";
 
 /** Which configuration file to read and which setting chose it. */
@@ -69,12 +69,13 @@ export function locateConfigFile(
 }
 
 /**
- * Read and parse a configuration file and return its `cache:` section.
+ * Read and parse a configuration file and return its `cache:` section. Top-level keys that look like a
+ * misspelled `cache` (`cach:`, `Cache:`, `caches:`) are reported in `warnings`; other sections belong to Flame.
  *
  * @throws {ConfigError} naming `choice.key` for unreadable files and YAML syntax errors (message has file and line),
  *   or `cache` when the section is not a mapping
  */
-export function readConfigFile(choice: ConfigFileChoice): LoadedFile {
+export function readConfigFile(choice: ConfigFileChoice, warnings?: string[]): LoadedFile {
   let text: string;
   try {
     text = Deno.readTextFileSync(choice.path);
@@ -88,8 +89,8 @@ export function readConfigFile(choice: ConfigFileChoice): LoadedFile {
   try {
     doc = parse(text);
   } catch (e) {
-    const err = e as Error & { linePos?: { line: number; col: number }[] };
-    const pos = err.linePos?.[0];
+    const err = e as Error & { code?: string; pos?: number[]; linePos?: { line: number; col: number }[] };
+    const pos = unclosedQuoteStart(text, err) ?? err.linePos?.[0];
     const where = pos ? `${choice.path} line ${pos.line}, column ${pos.col}` : choice.path;
     const reason = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
     if (err.name === "NotCapable" || err instanceof Deno.errors.PermissionDenied) {
@@ -105,6 +106,11 @@ export function readConfigFile(choice: ConfigFileChoice): LoadedFile {
   if (typeof doc !== "object" || Array.isArray(doc)) {
     throw new ConfigError(choice.key, `${choice.path} must contain a YAML mapping, got ${show(doc)}`);
   }
+  for (const key of Object.keys(doc as Record<string, unknown>)) {
+    if (key !== "cache" && looksLikeCache(key)) {
+      warnings?.push(`unknown top-level key ${show(key)} in ${choice.path} (ignored; did you mean cache:?)`);
+    }
+  }
   const cache = (doc as Record<string, unknown>).cache;
   if (cache === undefined || cache === null) return result;
   if (typeof cache !== "object" || Array.isArray(cache)) {
@@ -112,4 +118,45 @@ export function readConfigFile(choice: ConfigFileChoice): LoadedFile {
   }
   result.cache = cache as Record<string, unknown>;
   return result;
+}
+
+/**
+ * For an unclosed quote, the parser reports where it gave up (the end of the
+ * file); the user needs the line where the quote was opened. Returns that
+ * position (1-based), or undefined for other errors.
+ */
+function unclosedQuoteStart(
+  text: string,
+  err: { code?: string; pos?: number[]; message: string },
+): { line: number; col: number } | undefined {
+  if (err.code !== "MISSING_CHAR" || !/quote/.test(err.message) || !err.pos) return undefined;
+  let offset = 0;
+  let start: number | undefined;
+  for (const token of new Lexer().lex(text)) {
+    // One-character control tokens (document start, scalar marks) are not in the source.
+    const control = token.length === 1 && token.charCodeAt(0) < 0x20 && token !== "\n" && token !== "\t";
+    if (control) continue;
+    if ((token[0] === '"' || token[0] === "'") && offset <= err.pos[0]) start = offset;
+    offset += token.length;
+  }
+  if (start === undefined) return undefined;
+  const before = text.slice(0, start);
+  const line = before.split("\n").length;
+  return { line, col: start - before.lastIndexOf("\n") };
+}
+
+/** `cach`, `Cache`, `caches`, `cahce`: within two edits of `cache`, ignoring case. */
+function looksLikeCache(key: string): boolean {
+  const a = key.toLowerCase();
+  const b = "cache";
+  if (Math.abs(a.length - b.length) > 2) return false;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length] <= 2;
 }

@@ -53,9 +53,9 @@ export interface GrpcServerOptions {
   /**
    * Authenticate a call from its headers before its handler runs (throw a
    * CacheError to refuse); the result becomes the call's `principal`. Not
-   * called for paths in `publicPaths`.
+   * called for paths in `publicPaths`. `peer` is the client's `host:port` (for rate limits).
    */
-  authenticate?: (headers: RequestHeaders) => unknown;
+  authenticate?: (headers: RequestHeaders, peer: string) => unknown;
   /** Method paths (or prefixes ending in '/') callable without authentication. */
   publicPaths?: string[];
   /** Request bytes all calls together may hold while they are being received and stored. */
@@ -241,7 +241,7 @@ export class GrpcServer {
     );
     if (!auth || isPublic) return true;
     try {
-      call.principal = auth(call.headers);
+      call.principal = auth(call.headers, call.peer);
       return true;
     } catch (err) {
       if (err instanceof CacheError) call.finish(err.code, err.message);

@@ -5,9 +5,10 @@
  * - `GET /healthz`: 200 `ok` when SERVING, else 503 (`starting`, `shutting down`).
  * - `GET /`: the status page. `GET /status.json`: the same data as JSON.
  *
- * HTTP/1.1 via `Deno.serve`. The port is meant for a private network or
- * localhost: it shows key names (applications and sessions) but never
- * payloads or credentials.
+ * HTTP/1.1 via `Deno.serve`. It shows key names (applications and sessions)
+ * and the storage path but never payloads or credentials; with
+ * `cache.http_auth: token` everything but /healthz needs a bearer token
+ * (_http_auth.ts).
  *
  * @module
  */
@@ -19,12 +20,14 @@ function text(body: string, status = 200, type = "text/plain; charset=utf-8"): R
   return new Response(body, { status, headers: { "content-type": type, "cache-control": "no-store" } });
 }
 
-/** Answer one request on the side port. */
-export async function handleOpsRequest(ops: Ops, req: Request): Promise<Response> {
+/** Answer one request on the side port (`peer`: the client's `host:port`, for the token check). */
+export async function handleOpsRequest(ops: Ops, req: Request, peer = "unknown"): Promise<Response> {
   const path = new URL(req.url).pathname;
   if (req.method !== "GET" && req.method !== "HEAD") {
     return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
   }
+  const refused = ops.guard?.(req, peer); // _http_auth.ts: bearer token unless the port is open
+  if (refused) return refused;
   switch (path) {
     case "/healthz":
     case "/health":
@@ -73,7 +76,10 @@ export function startOpsHttp(ops: Ops, host: string, port: number): Promise<OpsH
           ops.onError("http", err);
           return text("internal error\n", 500);
         },
-      }, (req) => handleOpsRequest(ops, req));
+      }, (req, info) => {
+        const a = info.remoteAddr as Deno.NetAddr;
+        return handleOpsRequest(ops, req, `${a.hostname}:${a.port}`);
+      });
       server.finished.catch(() => {});
     } catch (err) {
       reject(err);

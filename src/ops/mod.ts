@@ -23,9 +23,11 @@ import { CallTelemetry } from "./otel.ts";
 import { type RatePoint, rates, type Sample, SampleRing } from "./_samples.ts";
 import { aggregate, type OpsSnapshot, type StoredTotals } from "./_snapshot.ts";
 import { type OpsHttpServer, startOpsHttp } from "./_http.ts";
+import type { SidePortGuard } from "./_http_auth.ts";
 
 export { HealthService, ServingStatus } from "./_health.ts";
 export type { OpsSnapshot } from "./_snapshot.ts";
+export { sidePortGuard } from "./_http_auth.ts";
 
 /** What the ops features need to know about the server. */
 export interface OpsOptions {
@@ -40,6 +42,8 @@ export interface OpsOptions {
   sampleCount?: number;
   /** Transport-level errors worth logging. */
   onError?: (where: string, err: unknown) => void;
+  /** Side port access check (_http_auth.ts); open when absent. */
+  guard?: SidePortGuard;
 }
 
 /** The message of Flight calls refused while the index loads. */
@@ -62,6 +66,11 @@ export class Ops {
 
   constructor(private readonly options: OpsOptions) {
     this.samples = new SampleRing(options.sampleCount ?? 720);
+  }
+
+  /** The side port's token check, when it needs one. */
+  get guard(): SidePortGuard | undefined {
+    return this.options.guard;
   }
 
   /** `starting`, `shutting down` or `""` (serving). */

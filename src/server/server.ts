@@ -12,7 +12,8 @@ import { log, setLogLevel } from "../log.ts";
 import { VERSION } from "../config/mod.ts";
 import { statusName } from "../errors.ts";
 import { Authenticator } from "../auth/auth.ts";
-import { Ops } from "../ops/mod.ts";
+import { Ops, sidePortGuard } from "../ops/mod.ts";
+import { checkStorageFolder, formatHostPort, listenError } from "./startup.ts";
 import { ClusterMember, startTier, tierStartupError } from "../cluster/node.ts";
 import type { TierStore } from "../cluster/tier_store.ts";
 
@@ -42,6 +43,9 @@ export async function startServer(
   setLogLevel(initial.logLevel);
   for (const w of initial.warnings) log("warn", w);
   const started = performance.now();
+  const keys = initial.settingKeys ?? { storage: "storage", listen: "listen", http: "http" };
+  // One clear line (exit 2) for a storage folder that is a file or not writable (startup.ts).
+  if (!deps.store && initial.storage.kind === "fs") checkStorageFolder(initial.storage.root, keys.storage);
   // With a shared tier (cluster mode) the tier is the store and local memory and disk cache it;
   // otherwise small hot objects are answered on this thread and everything else goes to the store worker.
   const tierStore = !deps.store && initial.remote
@@ -49,8 +53,10 @@ export async function startServer(
     : null;
   const store = deps.store ?? tierStore ??
     openStore({ storage: initial.storage, limits: initial.eviction, capacity: initial.capacity });
+  const authenticator = initial.auth ? new Authenticator(initial.auth) : undefined;
   // The index is loaded (store.open) after the port listens, see below.
   const ops = new Ops({
+    guard: sidePortGuard(initial.httpAuth, authenticator),
     version: VERSION,
     http: initial.http,
     storage: initial.storage.kind === "fs" ? { kind: "fs", root: initial.storage.root } : { kind: "none" },
@@ -58,10 +64,12 @@ export async function startServer(
     onError: (where, err) => log("warn", "ops error", { where, error: String(err) }),
   });
 
-  const authenticator = initial.auth ? new Authenticator(initial.auth) : undefined;
   const grpc = createGrpcServer(initial, ops, authenticator);
   ops.register(grpc); // grpc.health.v1.Health, NOT_SERVING until the index is loaded
-  const port = await grpc.listen(initial.listen.host, initial.listen.port);
+  const port = await grpc.listen(initial.listen.host, initial.listen.port).catch(async (err) => {
+    await store.close().catch(() => {});
+    throw listenError(err, keys.listen, formatHostPort(initial.listen));
+  });
   const config = withBoundPort(initial, port);
   const service = new FlightService(store, {
     endpoint: config.endpoint,
@@ -91,7 +99,7 @@ export async function startServer(
     await grpc.close(0);
     await ops.close();
     await store.close().catch(() => {});
-    throw err;
+    throw http === null && initial.http ? listenError(err, keys.http ?? "http", formatHostPort(initial.http)) : err;
   }
   ops.ready();
 
@@ -141,9 +149,9 @@ function createGrpcServer(config: CacheConfig, ops: Ops, authenticator?: Authent
     maxMessageBytes: MAX_MESSAGE_BYTES,
     tls,
     authenticate: authenticator
-      ? (headers) => {
+      ? (headers, peer) => {
         const h = headers["authorization"];
-        return authenticator.authenticate(typeof h === "string" ? h : undefined);
+        return authenticator.authenticate(typeof h === "string" ? h : undefined, peer);
       }
       : undefined,
     publicPaths: [FLIGHT_SERVICE + "Handshake", "/grpc.health.v1.Health/"],
@@ -178,6 +186,7 @@ function logStarted(
     http: o.http, // HTTP side port (metrics, health, status page), or null
     tls: config.tls ? (config.tls.caFile ? "mutual" : "server") : "off",
     auth: o.auth ? "on" : "off",
+    httpAuth: config.http ? config.httpAuth?.mode ?? "none" : null,
     storage: config.storage.kind === "fs" ? config.storage.root : "none",
     index: o.index,
     policy: config.eviction.policy,

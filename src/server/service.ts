@@ -198,7 +198,7 @@ export class FlightService {
     const basic = Authenticator.parseBasic(typeof header === "string" ? header : undefined);
     let token: string | undefined;
     if (basic) {
-      token = auth.login(basic.username, basic.password).token;
+      token = auth.login(basic.username, basic.password, call.peer).token;
       call.setHeaders({ authorization: `Bearer ${token}` });
     }
     let answered = false;
@@ -206,7 +206,7 @@ export class FlightService {
       const req = decodeHandshakeRequest(m instanceof LargeMessage ? await m.readAll() : m);
       if (req.payload.length > 0) {
         const creds = decodeBasicAuth(req.payload);
-        if (creds.username !== "") token = auth.login(creds.username, creds.password).token;
+        if (creds.username !== "") token = auth.login(creds.username, creds.password, call.peer).token;
       }
       if (!token) throw new CacheError(Status.UNAUTHENTICATED, "Handshake needs Basic credentials");
       await call.send([encodeHandshakeResponse(req.protocolVersion, new TextEncoder().encode(token))]);

@@ -15,6 +15,7 @@ import { inflateSync } from "node:zlib";
 import { BSON } from "bson";
 import { connect, doGet, doPut, grpc, opaqueFlightData, statusOf } from "../helpers/flight_client.ts";
 import { startServer } from "../helpers/server.ts";
+import { skipUnless } from "../helpers/skip.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const WIDTH = 1280;
@@ -29,9 +30,6 @@ function chromiumPresent(): boolean {
 }
 
 const present = chromiumPresent();
-if (!present) {
-  console.log(`SKIPPED tests/browser: ${CHROMIUM} not found (install it with: apt-get install -y chromium)`);
-}
 
 async function chromium(profile: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
   const out = await new Deno.Command(CHROMIUM, {
@@ -141,10 +139,8 @@ function countNear(png: Png, [r, g, b]: [number, number, number], tol = 12): num
 }
 
 Deno.test({
-  name: present
-    ? "status page: headless chromium renders totals, charts and tables (DOM and screenshot)"
-    : `status page in headless chromium: SKIPPED, ${CHROMIUM} not installed (apt-get install -y chromium)`,
-  ignore: !present,
+  name: "status page: headless chromium renders totals, charts and tables (DOM and screenshot)",
+  ignore: skipUnless("chromium", present, `${CHROMIUM} not installed (apt-get install -y chromium)`),
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

@@ -22,3 +22,7 @@ export function findPyarrowPython(): string | undefined {
   }
   return undefined;
 }
+
+/** Why pyarrow tests are skipped when {@link findPyarrowPython} finds nothing. */
+export const NO_PYARROW =
+  "no Python with pyarrow (FLAME_TEST_PYTHON, .venv/bin/python or python3); run scripts/interop.sh once to create .venv";

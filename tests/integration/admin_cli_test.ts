@@ -135,10 +135,16 @@ withServer("admin: put, ls, stat, get, rm with human and --json output", async (
   // rm KEY, rm PREFIX.
   r = await cli(["rm", "app/s1/named.bin", "--json", ...ep]);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), { deleted: "app/s1/named.bin", ok: true });
+  assert.deepEqual(JSON.parse(r.stdout), { deleted: "app/s1/named.bin", matched: 1, ok: true });
   r = await cli(["rm", "app/*", ...ep]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout.trim(), "deleted app/*");
+  assert.equal(r.stdout.trim(), "deleted app/* (2 objects)");
+  // Nothing left to match: said so, and still exit 0 (deletes are idempotent).
+  r = await cli(["rm", "app/s1/named.bin", ...ep]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "nothing matched app/s1/named.bin (nothing to delete)");
+  r = await cli(["rm", "app/*", "--json", ...ep]);
+  assert.deepEqual(JSON.parse(r.stdout), { deleted: "app/*", matched: 0, ok: true });
   r = await cli(["ls", "--json", ...ep]);
   assert.deepEqual(JSON.parse(r.stdout).objects, []);
   assert.equal((await cli(["ls", ...ep])).stdout.trim(), "no objects");
@@ -171,6 +177,15 @@ withServer("admin: exit codes and one-line errors", async (_server, ep, dir) => 
   r = await cli(["ls", "--endpoint", "grpc://127.0.0.1:1"]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^flame-cache: cannot connect to grpc:\/\/127\.0\.0\.1:1: .*\(UNAVAILABLE\)\n$/);
+  // put with a one-part prefix: refused as the help says (APP/SESSION), before any upload.
+  await Deno.writeTextFile(`${dir}/small.txt`, "x");
+  r = await cli(["put", "myapp", `${dir}/small.txt`, ...ep]);
+  assert.equal(r.code, 2);
+  assert.equal(
+    r.stderr,
+    `flame-cache: put: "myapp" is not APP/SESSION or APP/SESSION/OBJECT; usage: flame-cache put APP/SESSION[/OBJECT] FILE\n`,
+  );
+  assert.equal((await cli(["ls", "--json", ...ep])).stdout.includes("myapp"), false);
   // Usage: 2.
   for (
     const args of [
@@ -180,6 +195,8 @@ withServer("admin: exit codes and one-line errors", async (_server, ep, dir) => 
       ["rm", "a", "b"],
       ["ls", "--output", "x"],
       ["get", "app/s/x", "--json"],
+      ["put", "myapp", `${dir}/small.txt`],
+      ["put", "a/b/c/d", `${dir}/small.txt`],
     ]
   ) {
     r = await cli([...args, ...ep]);
@@ -212,5 +229,42 @@ Deno.test({
       await server.stop();
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "admin from source: 'deno task cli ls' works; 'deno run main.ts ls' names the missing permission",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const root = new URL("../..", import.meta.url).pathname;
+    const server = await startServer();
+    try {
+      await cli(["put", "taskapp/s", MAIN, "--endpoint", server.endpoint]);
+      const task = await new Deno.Command(Deno.execPath(), {
+        args: ["task", "cli", "ls", "--endpoint", server.endpoint],
+        cwd: root,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: { FLAME_CACHE_CONFIG: "", NO_COLOR: "1" },
+      }).output();
+      assert.equal(task.code, 0, dec.decode(task.stderr));
+      assert.match(dec.decode(task.stdout), /taskapp\/s\//);
+    } finally {
+      await server.stop();
+    }
+    const bare = await new Deno.Command(Deno.execPath(), {
+      args: ["run", MAIN, "ls"],
+      cwd: root,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(bare.code, 2);
+    const err = dec.decode(bare.stderr);
+    assert.equal(err.trim().split("\n").length, 1, err);
+    assert.match(err, /^flame-cache: missing permission --allow-env.*'deno task cli ls \.\.\.'/);
+    assert.doesNotMatch(err, /\bat \w+ \(|--allow-all/);
   },
 });

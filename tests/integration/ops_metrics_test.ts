@@ -215,7 +215,11 @@ Deno.test({
       assert.equal(value(m, "flame_cache_resident_objects"), 1);
       assert.equal(value(m, "flame_cache_resident_bytes"), 3000);
       assert.equal(value(m, "flame_cache_stored_bytes", { source: "index", storage: "fs" }), 3000);
-      assert.ok(value(m, "flame_cache_evictions_total") >= 0);
+      assert.equal(
+        value(m, "flame_cache_evictions_total"),
+        0,
+        "3000 bytes fit the 1 GiB default: nothing evicted",
+      );
       assert.ok(value(m, "flame_cache_connections") >= 1);
       assert.ok(value(m, "flame_cache_connections_accepted_total") >= 1);
       assert.equal(value(m, "flame_cache_up"), 1);
@@ -263,6 +267,38 @@ Deno.test({
     assert.ok(lines.some((l) => l.msg === "call failed" && l.code === "UNAUTHENTICATED"));
     for (const secret of [token, wrongToken, password, btoa(`alice:${password}x`)]) {
       assert.ok(!logs.includes(secret), `a credential leaked into the logs:\n${logs}`);
+    }
+  },
+});
+
+Deno.test({
+  name: "metrics: evictions_total counts payloads pushed out of a small memory budget",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "flame-ops-evict-" });
+    const server = await startServer(
+      ["--storage", `${dir}/data`, "--http", "127.0.0.1:0", "--max-memory", "4K"],
+    );
+    const client = connect(server.address);
+    try {
+      for (const session of ["s1", "s2", "s3"]) {
+        const msgs = opaqueFlightData([new Uint8Array(3000).fill(7)]);
+        msgs[0].flight_descriptor = { type: 1, path: [`evict/${session}`] };
+        await doPut(client, msgs);
+      }
+      const m = parsePrometheus(await (await fetch(`${httpAddress(server.logs())}/metrics`)).text());
+      // 3 payloads of 3000 bytes under a 4 KiB budget: at most one stays resident, two or more were evicted.
+      assert.ok(value(m, "flame_cache_resident_objects") <= 1);
+      assert.ok(
+        value(m, "flame_cache_evictions_total") >= 2,
+        `evictions ${value(m, "flame_cache_evictions_total")}`,
+      );
+      assert.equal(value(m, "flame_cache_objects"), 3, "evicted from memory, still stored");
+    } finally {
+      client.close();
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

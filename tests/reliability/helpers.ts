@@ -6,6 +6,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import http2 from "node:http2";
 import net from "node:net";
@@ -448,6 +449,34 @@ export async function h2close(session: http2.ClientHttp2Session): Promise<void> 
   session.destroy();
 }
 
+/** Store a `size`-byte opaque object at `key` through a node:http2 DoPut. */
+export async function putObject(port: number, key: string, size: number): Promise<void> {
+  const s = await h2connect(port, { initialWindowSize: 16 * MiB });
+  try {
+    const data = new Uint8Array(size);
+    for (let i = 0; i < size; i += 4096) data[i] = i & 0xff;
+    const r = await h2call(s, FLIGHT + "DoPut", opaqueUpload(key, [data]).map((m) => grpcFrame(m)), {
+      timeoutMs: 60_000,
+    });
+    assert.equal(r.grpcStatus, 0, `put ${key}: ${JSON.stringify(r)}`);
+  } finally {
+    await h2close(s);
+  }
+}
+
+/** A ListActions call on a fresh connection succeeds; resolves with its latency in ms. */
+export async function callWorks(port: number): Promise<number> {
+  const s = await h2connect(port);
+  try {
+    const t0 = performance.now();
+    const r = await h2call(s, FLIGHT + "ListActions", grpcFrame(new Uint8Array(0)), { timeoutMs: 10_000 });
+    assert.equal(r.grpcStatus, 0, `ListActions: ${JSON.stringify(r)}`);
+    return performance.now() - t0;
+  } finally {
+    await h2close(s);
+  }
+}
+
 /** Keys listed by ListFlights (all apps), via one raw call. */
 export async function listKeys(port: number, session?: http2.ClientHttp2Session): Promise<string[]> {
   const s = session ?? (await h2connect(port));
@@ -640,9 +669,3 @@ export class RawH2 {
     this.socket.destroy();
   }
 }
-
-/**
- * Tests that demonstrate open server bugs are ignored unless RUN_BUGS=1 (each is marked `// BUG:`
- * with the file, the behaviour and the suggested fix), so the suite stays green until the fix lands.
- */
-export const SKIP_BUGS: boolean = Deno.env.get("RUN_BUGS") !== "1";

@@ -35,7 +35,8 @@ import {
 import { schemaTable } from "../../src/arrow/encode.ts";
 import { encodeFlatbuffer, fb } from "../../src/arrow/fbwrite.ts";
 import { bytes, concat, throwsIpc } from "../helpers/bytes.ts";
-import { findPyarrowPython } from "../helpers/python.ts";
+import { findPyarrowPython, NO_PYARROW } from "../helpers/python.ts";
+import { skipUnless } from "../helpers/skip.ts";
 
 const VECTORS = new URL("../vectors/ipc/", import.meta.url);
 
@@ -316,7 +317,7 @@ Deno.test("decompressBatch refuses bombs, corrupt data and LZ4", () => {
 
 Deno.test({
   name: "pyarrow reads our opaque and native files",
-  ignore: !PY,
+  ignore: skipUnless("pyarrow", PY !== undefined, NO_PYARROW),
   async fn() {
     const payload = bytes(12_345);
     const { file } = opaqueFile(42n, payload);

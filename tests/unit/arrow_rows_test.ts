@@ -19,7 +19,8 @@ import {
   withSchemaMetadata,
 } from "../../src/arrow/mod.ts";
 import { bytes, concat, throwsIpc } from "../helpers/bytes.ts";
-import { findPyarrowPython } from "../helpers/python.ts";
+import { findPyarrowPython, NO_PYARROW } from "../helpers/python.ts";
+import { skipUnless } from "../helpers/skip.ts";
 
 const VECTORS = new URL("../vectors/ipc/", import.meta.url);
 const EOS = new Uint8Array([255, 255, 255, 255, 0, 0, 0, 0]);
@@ -198,7 +199,7 @@ Deno.test("opaqueRows decompresses a pyarrow ZSTD batch", () => {
 
 Deno.test({
   name: "pyarrow reads the read-row stream and Flight schemas",
-  ignore: !PY,
+  ignore: skipUnless("pyarrow", PY !== undefined, NO_PYARROW),
   async fn() {
     const stream = readStream([
       { version: 1n, kind: "base", data: bytes(10) },

@@ -607,7 +607,7 @@ Deno.test("hpack: random and mutated blocks only ever throw HpackError, and neve
 
 // --- Cost ---------------------------------------------------------------------------------------------
 
-Deno.test("hpack: decode cost of a typical gRPC request block (informative)", () => {
+Deno.test("hpack: a typical gRPC request block decodes within 25 µs, Huffman-coded or plain", () => {
   const list: [string, string][] = [
     [":method", "POST"],
     [":scheme", "http"],
@@ -625,18 +625,36 @@ Deno.test("hpack: decode cost of a typical gRPC request block (informative)", ()
   const request = new HpackEncoder().encode(list);
   const decoder = new HpackDecoder();
   assert.deepEqual(decoder.decode(request), list);
-  const measure = (block: Uint8Array) => {
-    for (let i = 0; i < 5_000; i++) decoder.decode(block);
-    let best = Infinity;
-    for (let r = 0; r < 5; r++) {
-      const n = 20_000;
-      const t0 = performance.now();
-      for (let i = 0; i < n; i++) decoder.decode(block);
-      best = Math.min(best, ((performance.now() - t0) * 1000) / n);
-    }
-    return best.toFixed(2);
+  // The same fields as plain literals (no Huffman, no indexing): the copy-only baseline.
+  const enc = new TextEncoder();
+  const plain = new Uint8Array(list.flatMap(([n, v]) => {
+    const [nb, vb] = [enc.encode(n), enc.encode(v)];
+    return [0, nb.length, ...nb, vb.length, ...vb];
+  }));
+  assert.deepEqual(decoder.decode(plain), list);
+  const time = (block: Uint8Array) => {
+    const n = 2_000;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) decoder.decode(block);
+    return ((performance.now() - t0) * 1000) / n;
   };
+  for (let i = 0; i < 5_000; i++) decoder.decode(request), decoder.decode(plain);
+  // Best of 50 short interleaved rounds: on a busy machine some rounds still run undisturbed.
+  let huffman = Infinity;
+  let copy = Infinity;
+  for (let r = 0; r < 50; r++) {
+    huffman = Math.min(huffman, time(request));
+    copy = Math.min(copy, time(plain));
+  }
   console.log(
-    `hpack decode: ${measure(request)} µs per ${request.length}-byte block of ${list.length} fields`,
+    `hpack decode: ${
+      huffman.toFixed(2)
+    } µs per ${request.length}-byte Huffman block of ${list.length} fields, ` +
+      `${copy.toFixed(2)} µs for the same fields as ${plain.length} bytes of plain literals`,
   );
+  // Idle: 2.4 µs Huffman, 3.8 µs plain (5.1 µs before the nibble-table decoder); 4-7 µs at a load average
+  // of 11-25 on the 2-core dev VM. 25 µs is a budget a decoder gone quadratic or bit-by-bit exceeds; the
+  // Huffman/plain ratio itself proved too noisy under load to assert.
+  assert.ok(huffman < 25, `${huffman.toFixed(2)} µs per Huffman block (budget 25 µs)`);
+  assert.ok(copy < 25, `${copy.toFixed(2)} µs per plain block (budget 25 µs)`);
 });

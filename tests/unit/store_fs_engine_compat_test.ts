@@ -9,7 +9,8 @@ import { FsEngine } from "../../src/store/fs/mod.ts";
 import { opaqueFileParts } from "../../src/arrow/mod.ts";
 import type { NativeBody, StoredObject } from "../../src/store/types.ts";
 import { crc32 } from "node:zlib";
-import { findPyarrowPython } from "../helpers/python.ts";
+import { findPyarrowPython, NO_PYARROW } from "../helpers/python.ts";
+import { skipUnless } from "../helpers/skip.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -206,7 +207,7 @@ print(json.dumps(out))
 
 Deno.test({
   name: "serves a Flame-layout folder written by pyarrow (opaque plain/ZSTD, native tables)",
-  ignore: PYTHON === undefined,
+  ignore: skipUnless("pyarrow", PYTHON !== undefined, NO_PYARROW),
   fn: withRoot(async (root) => {
     const r = new Deno.Command(PYTHON!, { args: ["-c", PY_WRITER, root], stderr: "piped" }).outputSync();
     assert.ok(r.success, dec.decode(r.stderr));
