@@ -38,7 +38,8 @@ BUCKET=flame-cache
 REMOTE="s3://$BUCKET/cache"
 REGION=us-east-1
 PERMISSIONS=(--allow-net --allow-read --allow-write --allow-env "--allow-sys=networkInterfaces,hostname,osRelease,homedir")
-START_TIMEOUT_S=90 # a cold Deno start on a busy 2-core machine can take a while
+# A cold Deno start on a busy 2-core machine can take a while; CLUSTER_START_TIMEOUT_S overrides it.
+START_TIMEOUT_S="${CLUSTER_START_TIMEOUT_S:-90}"
 STOP_TIMEOUT_S=15
 # weed stops its volume and filer servers within a second of SIGTERM, then its S3 gateway keeps retrying the
 # stopped filer for a long while: SIGKILL it after this.

@@ -112,8 +112,11 @@ build_weed() {
 }
 
 tool_weed() {
-  cached weed "$WEED_VERSION" || with_lock weed build_weed
-  "$tools/weed" version >/dev/null 2>&1 || die "$tools/weed does not run (delete it and run again)"
+  if ! cached weed "$WEED_VERSION"; then
+    with_lock weed build_weed
+    # Checked once after a build only: loading the 230 MB binary takes over a second.
+    "$tools/weed" version >/dev/null 2>&1 || die "$tools/weed does not run (delete it and run again)"
+  fi
   echo "$tools/weed"
 }
 
