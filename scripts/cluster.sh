@@ -5,6 +5,7 @@
 #   scripts/cluster.sh up [--replicas N] [--dir DIR]   start everything (N defaults to 3, DIR to a new temp folder);
 #                                                       returns once every replica serves; prints DIR/cluster.env
 #   scripts/cluster.sh down --dir DIR                   stop everything it started, by pid; nothing is left running
+#                                                       (a second down is a no-op)
 #   scripts/cluster.sh add --dir DIR                    one more replica (next index), added to HAProxy (reload)
 #   scripts/cluster.sh remove --dir DIR --index I       graceful: out of HAProxy first, then SIGTERM replica-I
 #   scripts/cluster.sh start-replica --dir DIR --index I [--wipe]
@@ -51,7 +52,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -503,6 +504,10 @@ cmd_restart_service() {
 }
 
 cmd_down() {
+  if [ ! -f "$dir/state/services.env" ]; then
+    say "down: no running cluster in $dir (nothing to stop)"
+    return 0
+  fi
   load_state
   local i pid pids=()
   # Replicas first (graceful, in parallel), then the balancer and the services.

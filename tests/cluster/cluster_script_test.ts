@@ -1,8 +1,8 @@
 /**
  * scripts/cluster.sh (issue 13's contract): `up` starts etcd, SeaweedFS, HAProxy and replicas on loopback and
  * writes cluster.env; objects go through the balancer with the project's TS client; `add` and `remove` change the
- * balancer's members; `down` leaves no process running. Needs etcd, haproxy and .tools/weed
- * (`scripts/tools.sh all`).
+ * balancer's members; `start-replica --wipe` and `restart-service` bring killed or restarted parts back; `down`
+ * leaves no process running. Needs etcd, haproxy and .tools/weed (`scripts/tools.sh all`).
  */
 import assert from "node:assert/strict";
 import { FlameCacheClient } from "../../src/client/mod.ts";
@@ -86,7 +86,8 @@ async function putGet(endpoint: string, key: string, size: number): Promise<void
 }
 
 Deno.test({
-  name: "cluster.sh: up 2 replicas, put+get through the balancer, add, remove, down leaves nothing running",
+  name:
+    "cluster.sh: up 2 replicas, put+get through the balancer, add, remove, restarts, down leaves nothing running",
   async fn() {
     // The paths scripts/tools.sh installs to: without them `up` would start a 5-minute build or an apt install.
     for (const path of ["/usr/bin/etcd", "/usr/sbin/haproxy", `${ROOT}.tools/weed`]) {
@@ -135,6 +136,28 @@ Deno.test({
       assert.ok(!alive(pid0), "the removed replica stopped");
       assert.match(Deno.readTextFileSync(`${dir}/replica-0.log`), /"msg":"stopped"/, "it stopped gracefully");
       await putGet(env.FLAME_CACHE_ENDPOINT, "cluster-script/after-remove", 1000);
+
+      // Fault helpers: a SIGKILLed replica comes back on its port with an empty disk; etcd and S3 restart.
+      const pid1 = Number(env.FLAME_CACHE_REPLICA_PIDS.split(",")[0]);
+      Deno.writeTextFileSync(`${dir}/replica-1/wipe-marker`, "x");
+      Deno.kill(pid1, "SIGKILL");
+      await cluster(["start-replica", "--dir", dir, "--index", "1", "--wipe"], 120_000);
+      env = readEnv(`${dir}/cluster.env`);
+      assert.notEqual(Number(env.FLAME_CACHE_REPLICA_PIDS.split(",")[0]), pid1);
+      assert.equal(isFile(`${dir}/replica-1/wipe-marker`), false, "--wipe emptied its storage");
+      assert.deepEqual(await balancerMembers(env), ["replica-1", "replica-2"]);
+      await putGet(env.FLAME_CACHE_REPLICAS.split(",")[0], "cluster-script/restarted", 1000);
+      for (const service of ["etcd", "s3"]) {
+        const before = readEnv(`${dir}/cluster.env`);
+        await cluster(["restart-service", service, "--dir", dir], 120_000);
+        env = readEnv(`${dir}/cluster.env`);
+        const key = service === "etcd" ? "CLUSTER_ETCD_PID" : "CLUSTER_S3_PID";
+        assert.ok(!alive(Number(before[key])) && alive(Number(env[key])), `${service} has a new process`);
+      }
+      assert.match(await (await fetch(`${env.CLUSTER_ETCD_ENDPOINT}/health`)).text(), /"health":"true"/);
+      const s3 = await fetch(`${env.CLUSTER_S3_ENDPOINT}/${env.CLUSTER_S3_BUCKET}`);
+      await s3.body?.cancel();
+      assert.equal(s3.status, 403, "S3 is up and refuses unsigned requests");
 
       const pids = [...allPids(env), pid0];
       await cluster(["down", "--dir", dir], 90_000);
