@@ -505,7 +505,9 @@ function defaultMemberId(ctx: ClusterContext): string {
   } catch (e) {
     throw new ConfigError(
       key,
-      `cannot read the host name for the default member id (${(e as Error).message}): set it`,
+      `cannot read the host name for the default member id (${
+        (e as Error).message
+      }): set the id (cache.cluster.id, FLAME_CACHE_CLUSTER_ID or --cluster-id)`,
     );
   }
   return parseMemberName(name, key, "member id (from the host name)");
