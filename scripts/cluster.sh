@@ -110,6 +110,7 @@ stop_pid() {
   local pid="$1" what="$2" timeout="${3:-$STOP_TIMEOUT_S}"
   ours "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || true
+  kill -CONT "$pid" 2>/dev/null || true # a SIGSTOPped process (a fault test) must see the SIGTERM
   for _ in $(seq 1 $((timeout * 10))); do
     ours "$pid" || return 0
     sleep 0.1
@@ -515,6 +516,7 @@ cmd_down() {
     pid="$(replica_get "$i" PID)"
     if ours "$pid"; then
       kill -TERM "$pid" 2>/dev/null || true
+      kill -CONT "$pid" 2>/dev/null || true
       pids+=("$pid")
     fi
   done
