@@ -10,7 +10,9 @@
 #   weed     SeaweedFS (S3-compatible storage) built from its Go module at $WEED_VERSION into .tools/weed.
 #            `go install` refuses that module (it has replace directives), so the module folder is copied out
 #            of the module cache and built in place; about 5 CPU-minutes on 2 cores.
-#   h2spec   HTTP/2 conformance suite, `go install`ed at $H2SPEC_VERSION into .tools/h2spec.
+#   h2spec   HTTP/2 conformance suite at $H2SPEC_VERSION, built into .tools/h2spec. That version has no go.mod
+#            (`go install ...@latest` would pick its dependencies' latest versions), so it is built in a
+#            throw-away module that pins them.
 #
 # Debian packages are installed with apt-get when missing (needs root; `apt-get update` runs once first).
 # Go tools need `go` on PATH; /usr/local/go/bin is tried when it is not. A `.tools/NAME.version` stamp
@@ -18,11 +20,13 @@
 # commands) is reused as it is. Set TOOLS_REBUILD=1 to rebuild the Go tools anyway.
 set -euo pipefail
 
-# Pinned versions. h2spec v2.2.1+incompatible is what `@latest` resolves to on the Go module proxy.
+# Pinned versions. h2spec v2.2.1+incompatible is what `@latest` resolves to on the Go module proxy; its
+# dependencies are pinned at the versions `@latest` picked on 2026-12-06.
 WEED_MODULE=github.com/seaweedfs/seaweedfs
 WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
-H2SPEC_PACKAGE=github.com/summerwind/h2spec/cmd/h2spec
+H2SPEC_MODULE=github.com/summerwind/h2spec
 H2SPEC_VERSION=v2.2.1+incompatible
+H2SPEC_DEPS=("golang.org/x/net v0.63.0" "github.com/spf13/cobra v1.10.2" "github.com/fatih/color v1.19.0")
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$repo/.tools"
@@ -112,17 +116,33 @@ build_weed() {
 }
 
 tool_weed() {
-  cached weed "$WEED_VERSION" || with_lock weed build_weed
-  "$tools/weed" version >/dev/null 2>&1 || die "$tools/weed does not run (delete it and run again)"
+  if ! cached weed "$WEED_VERSION"; then
+    with_lock weed build_weed
+    # Checked once after a build only: loading the 230 MB binary takes over a second.
+    "$tools/weed" version >/dev/null 2>&1 || die "$tools/weed does not run (delete it and run again)"
+  fi
   echo "$tools/weed"
 }
 
 build_h2spec() {
   cached h2spec "$H2SPEC_VERSION" && return 0
   need_go h2spec
-  say "installing $H2SPEC_PACKAGE@$H2SPEC_VERSION"
-  GOBIN="$tools" go install "$H2SPEC_PACKAGE@$H2SPEC_VERSION" >&2 || die "go install of h2spec failed"
+  local work dep
+  work="$(mktemp -d "$tools/.h2spec-build.XXXXXX")"
+  # shellcheck disable=SC2064 # expand now: $work is local
+  trap "rm -rf '$work'" EXIT
+  {
+    echo "module flame-cache.local/h2spec-build"
+    echo "go 1.22"
+    echo "require $H2SPEC_MODULE $H2SPEC_VERSION"
+    for dep in "${H2SPEC_DEPS[@]}"; do echo "require $dep"; done
+  } >"$work/go.mod"
+  say "building $H2SPEC_MODULE@$H2SPEC_VERSION"
+  (cd "$work" && GOFLAGS=-mod=mod go build -o "$work/h2spec" "$H2SPEC_MODULE/cmd/h2spec") >&2 ||
+    die "go build of h2spec failed"
+  mv -f "$work/h2spec" "$tools/h2spec"
   echo "$H2SPEC_VERSION" >"$tools/h2spec.version"
+  rm -rf "$work"
 }
 
 tool_h2spec() {

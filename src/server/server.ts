@@ -99,17 +99,17 @@ export async function startServer(
     await grpc.close(0);
     await ops.close();
     await store.close().catch(() => {});
-    throw http === null && initial.http ? listenError(err, keys.http ?? "http", formatHostPort(initial.http)) : err;
+    throw http === null && initial.http
+      ? listenError(err, keys.http ?? "http", formatHostPort(initial.http))
+      : err;
   }
   ops.ready();
 
-  logStarted(config, port, { http, auth: authenticator !== undefined, index: summary, started });
-  if (config.remote) {
-    log("info", "cluster mode", {
-      ...clusterLogFields(config.cluster, config.remote),
-      ...member?.describe(),
-    });
-  }
+  // Cluster mode adds its settings and the live members to the start-up line (never credentials).
+  const cluster = config.remote
+    ? { ...clusterLogFields(config.cluster, config.remote), ...member?.describe() }
+    : {};
+  logStarted(config, port, { http, auth: authenticator !== undefined, index: summary, started, cluster });
 
   return {
     config,
@@ -177,7 +177,7 @@ function logCall(path: string, code: number, ms: number, message: string): void 
 function logStarted(
   config: CacheConfig,
   port: number,
-  o: { http: string | null; auth: boolean; index: string; started: number },
+  o: { http: string | null; auth: boolean; index: string; started: number; cluster: Record<string, unknown> },
 ): void {
   log("info", "flame-cache started", {
     version: VERSION,
@@ -193,5 +193,6 @@ function logStarted(
     maxMemory: config.eviction.maxMemory,
     maxObjects: Number.isFinite(config.eviction.maxObjects) ? config.eviction.maxObjects : null,
     startupMs: Math.round(performance.now() - o.started),
+    ...o.cluster,
   });
 }

@@ -1,46 +1,55 @@
 /**
- * The server process with cluster settings (issue 13), before cluster mode is wired: it starts as a single node,
- * says so, logs the cluster settings without credentials, and refuses bad settings with exit code 2.
+ * The server process with cluster settings (issue 13): it joins the cluster, logs the cluster settings
+ * without credentials, and refuses bad settings with exit code 2.
  */
 import assert from "node:assert/strict";
 import { startServer } from "../helpers/server.ts";
+import { haveEtcd, haveWeed, startEtcd, startWeed } from "../helpers/services.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
-const CLUSTER_FLAGS = [
-  "--cluster-etcd",
-  "http://127.0.0.1:2379",
-  "--cluster-id",
-  "replica-7",
-  "--remote",
-  "s3://flame-cache/cache",
-  "--remote-endpoint",
-  "http://127.0.0.1:8333",
-  "--remote-path-style",
-];
-
-Deno.test("cluster settings: logged at start-up without credentials, with the not-wired warning", async () => {
-  const server = await startServer(CLUSTER_FLAGS, {
-    env: { AWS_ACCESS_KEY_ID: "AKIAEXAMPLEID", AWS_SECRET_ACCESS_KEY: SECRET },
-  });
-  try {
-    const lines = server.logs().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-    const configured = lines.find((l) => l.msg === "cluster mode configured");
-    assert.ok(configured, server.logs());
-    assert.equal(configured.cluster.id, "replica-7");
-    assert.equal(configured.cluster.advertise, `grpc://127.0.0.1:${server.port}`, "the bound port, not 0");
-    assert.deepEqual(configured.cluster.etcd, ["http://127.0.0.1:2379"]);
-    assert.equal(configured.remote.url, "s3://flame-cache/cache");
-    assert.equal(configured.remote.pathStyle, true);
-    assert.ok(
-      lines.some((l) =>
-        l.level === "warn" && l.msg === "cluster mode is not wired yet: running as a single node"
-      ),
-    );
-    assert.ok(!server.logs().includes(SECRET) && !server.logs().includes("AKIAEXAMPLEID"));
-  } finally {
-    await server.stop();
-  }
+Deno.test({
+  name: "cluster settings: the replica joins etcd on the tier and logs its settings without credentials",
+  ignore: !haveEtcd() || !haveWeed(),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const [etcd, weed] = await Promise.all([startEtcd(), startWeed()]);
+    let server;
+    try {
+      server = await startServer(
+        [
+          "--cluster-etcd",
+          etcd.endpoint,
+          "--cluster-id",
+          "replica-7",
+          "--remote",
+          "s3://flame-cache/cache",
+          "--remote-endpoint",
+          weed.s3Endpoint,
+          "--remote-path-style",
+        ],
+        {
+          env: {
+            AWS_ACCESS_KEY_ID: weed.credentials.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: weed.credentials.secretAccessKey,
+          },
+        },
+      );
+      const lines = server.logs().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+      const cluster = lines.find((l) => l.msg === "flame-cache started");
+      assert.ok(cluster, server.logs());
+      assert.equal(cluster.cluster.id, "replica-7");
+      assert.equal(cluster.cluster.advertise, `grpc://127.0.0.1:${server.port}`, "the bound port, not 0");
+      assert.deepEqual(cluster.cluster.etcd, [etcd.endpoint]);
+      assert.equal(cluster.remote.url, "s3://flame-cache/cache");
+      assert.equal(cluster.remote.pathStyle, true);
+      assert.deepEqual(cluster.members, [`replica-7=grpc://127.0.0.1:${server.port}`]);
+      assert.ok(!server.logs().includes(weed.credentials.secretAccessKey), "the secret is never logged");
+    } finally {
+      await server?.stop();
+      await Promise.all([etcd.close(), weed.close()]);
+    }
+  },
 });
 
 Deno.test("a single node logs nothing about cluster mode", async () => {

@@ -11,7 +11,7 @@ import {
   withBoundPort,
 } from "../../src/config/mod.ts";
 import { parseCommand } from "../../src/cli/args.ts";
-import { isDnsBucketName, parseS3Url } from "../../src/config/cluster.ts";
+import { isDnsBucketName, parseS3Url } from "../../src/config/cluster_values.ts";
 
 const CWD = "/srv/flame";
 const IFACES = {
