@@ -1,0 +1,30 @@
+/**
+ * Cluster membership and routing (issue 13): the public surface for the server.
+ *
+ * - `etcd.ts`: {@link EtcdClient}, etcd v3 over its JSON gateway and `fetch` (why: see its doc).
+ * - `membership.ts`: {@link Membership}, lease-backed registration, keep-alive, live member list, staleness.
+ * - `rendezvous.ts`: {@link owner} / {@link ranked}, highest-random-weight owner of an `app/session`.
+ *
+ * Decision log (details in each module):
+ * 1. JSON gateway over fetch instead of gRPC: no node:http2 client (Deno aborts it on GOAWAY), and fetch
+ *    streams the watch; JSON cost is irrelevant at membership rates.
+ * 2. Keep-alive every TTL/3; freshness measured from the send time of the last successful keep-alive on the
+ *    monotonic clock, so a paused replica knows it is stale the moment it runs again.
+ * 3. Lease loss re-registers with a new lease; the watch is rebuilt by list + watch-from-revision after any
+ *    break, compaction, or etcd outage.
+ * 4. Rendezvous weight: a two-lane 53-bit multiply/xor-shift hash over member id, NUL and key; no BigInt.
+ *
+ * @module
+ */
+export {
+  EtcdClient,
+  EtcdCompactedError,
+  EtcdError,
+  EtcdRejectedError,
+  EtcdUnavailableError,
+  prefixRangeEnd,
+} from "./etcd.ts";
+export type { EtcdClientOptions, KeyValue, WatchBatch, WatchEvent } from "./etcd.ts";
+export { Membership, membersPrefix } from "./membership.ts";
+export type { Member, MembershipEvent, MembershipOptions } from "./membership.ts";
+export { owner, ranked, weight } from "./rendezvous.ts";
