@@ -215,7 +215,7 @@ export class Membership {
     const interval = (this.ttlSeconds * 1000) / 3;
     let failing = false;
     while (!this.#closed) {
-      await this.#sleep(failing ? Math.min(interval, 500) : interval);
+      if (!this.#needRegister) await this.#sleep(failing ? Math.min(interval, 500) : interval);
       if (this.#closed) return;
       const overdue = performance.now() - this.#freshUntil;
       if (overdue >= 0) this.#emit({ type: "stale", overdueMs: overdue });

@@ -12,7 +12,7 @@ import type { CacheConfig } from "../config/mod.ts";
 import { FsEngine } from "../store/fs/mod.ts";
 import type { FileBody, ObjectBody } from "../store/mod.ts";
 import { nativeBlob } from "./tier_codec.ts";
-import { openTier } from "./node.ts";
+import { openRemote } from "./node.ts";
 import { fileRangeStream } from "./file_stream.ts";
 
 /** What a migration did. */
@@ -30,7 +30,7 @@ export async function migrate(
 ): Promise<MigrateSummary> {
   if (config.storage.kind !== "fs") throw new Error("migrate needs --storage naming the node's folder");
   if (!config.remote) throw new Error("migrate needs the shared tier: --remote s3://BUCKET/PREFIX");
-  const { tier, describe } = await openTier(config.remote);
+  const { tier, describe } = await openRemote(config.remote);
   const engine = new FsEngine(config.storage.root);
   const { entries, summary } = engine.open();
   progress(`migrate: ${summary}; uploading into ${describe}`);

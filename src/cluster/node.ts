@@ -13,37 +13,30 @@ import { CacheError } from "../errors.ts";
 import { EtcdClient } from "./etcd.ts";
 import { type Member, Membership } from "./membership.ts";
 import { owner } from "./rendezvous.ts";
-import { resolveCredentials } from "../tier/credentials.ts";
-import { S3Bucket } from "../tier/s3.ts";
-import { Tier } from "../tier/tier.ts";
+import { openTier, type Tier } from "../tier/mod.ts";
 import { TierStore } from "./tier_store.ts";
 import { TIER_CACHE_DIR } from "./blob_cache.ts";
 
 /** The shared tier named by `remote`, with a description for logs (never the credentials). */
-export async function openTier(remote: RemoteConfig): Promise<{ tier: Tier; describe: string }> {
-  let credentials;
+export async function openRemote(remote: RemoteConfig): Promise<{ tier: Tier; describe: string }> {
   try {
-    credentials = await resolveCredentials();
+    const { tier, source } = await openTier({
+      endpoint: remote.endpoint ?? `https://s3.${remote.region}.amazonaws.com`,
+      bucket: remote.bucket,
+      prefix: remote.prefix,
+      region: remote.region,
+      pathStyle: remote.pathStyle,
+      probe: false, // the store's open() probes, after the port listens
+    });
+    return { tier, describe: `${remote.url} at ${remote.endpoint ?? "AWS"} (credentials: ${source})` };
   } catch (err) {
     throw new ConfigError("cache.remote", (err as Error).message);
   }
-  const bucket = new S3Bucket({
-    endpoint: remote.endpoint ?? `https://s3.${remote.region}.amazonaws.com`,
-    bucket: remote.bucket,
-    region: remote.region,
-    pathStyle: remote.pathStyle,
-    credentials,
-  });
-  const tier = new Tier({ bucket, prefix: remote.prefix });
-  return {
-    tier,
-    describe: `${remote.url} at ${remote.endpoint ?? "AWS"} (credentials: ${credentials.source})`,
-  };
 }
 
 /** The tier-backed store of a replica. */
 export async function startTier(config: CacheConfig & { remote: RemoteConfig }): Promise<TierStore> {
-  const { tier, describe } = await openTier(config.remote);
+  const { tier, describe } = await openRemote(config.remote);
   return new TierStore(tier, describe, {
     cacheDir: config.storage.kind === "fs" ? `${config.storage.root}/${TIER_CACHE_DIR}` : undefined,
     memoryBytes: config.eviction.maxMemory,

@@ -14,8 +14,7 @@ import { statusName } from "../errors.ts";
 import { Authenticator } from "../auth/auth.ts";
 import { Ops, sidePortGuard } from "../ops/mod.ts";
 import { checkStorageFolder, formatHostPort, listenError } from "./startup.ts";
-import { ClusterMember, startTier, tierStartupError } from "../cluster/node.ts";
-import type { TierStore } from "../cluster/tier_store.ts";
+import { ClusterMember, startTier, tierStartupError, type TierStore } from "../cluster/mod.ts";
 
 /** Largest object accepted: Arrow Binary offsets are 32-bit, so one value stays below 2 GiB. */
 export const MAX_OBJECT_BYTES = 2 ** 31 - 64;

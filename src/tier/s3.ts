@@ -331,6 +331,19 @@ export class S3Bucket {
     }
   }
 
+  /**
+   * Check that the bucket answers and accepts our credentials (one ListObjectsV2 of at most one key).
+   * Throws {@link TierNotFoundError} for a missing bucket, {@link TierCredentialsError}, or
+   * {@link TierUnavailableError}; use it at start-up to fail early with a clear message.
+   */
+  async probe(signal?: AbortSignal): Promise<void> {
+    const response = await this.#send(`probe bucket ${this.bucket}`, "", {
+      method: "GET",
+      query: { "list-type": "2", "max-keys": "1" },
+    }, signal);
+    await response.body?.cancel();
+  }
+
   /** Every object whose key starts with `prefix`, in key order, one page (up to 1000) at a time. */
   async *list(prefix: string, signal?: AbortSignal): AsyncGenerator<ObjectInfo> {
     let token: string | undefined;

@@ -4,7 +4,7 @@
  *
  * Protocol (layout in `records.ts`):
  * - put / patch: upload the payload to a fresh blob (`data/{key}/{random}`), then compare-and-set the
- *   record `meta/{key}`: read it with its ETag; next version = its version + 1 (1 when absent); write it
+ *   record `meta/{key}`: read it with its ETag (the first read runs during the upload); next version = its version + 1 (1 when absent); write it
  *   with `If-Match: <etag>` (or `If-None-Match: *` when absent). A 412 means another writer committed
  *   first: re-read and try again. The call is acknowledged only after its CAS succeeded; the CAS is the
  *   commit point, so nothing half-written is ever visible (a reader sees the old record or the new one,
@@ -103,8 +103,8 @@ export class Tier {
     signal?: AbortSignal,
   ): Promise<VersionRecord> {
     checkKey(key);
-    const { blob, size, crc } = await this.#upload(key, body, signal);
-    return await this.#commit(key, blob, signal, (current) => {
+    const [{ blob, size, crc }, first] = await this.#uploadAndRead(key, body, signal);
+    return await this.#commit(key, blob, first, signal, (current) => {
       const version = (current?.version ?? 0) + 1;
       const base: BaseRef = { version, blob, size, crc32: crc, kind: meta.kind };
       if (meta.rows !== undefined) base.rows = meta.rows;
@@ -115,8 +115,8 @@ export class Tier {
   /** Append a patch to the live record of `key`; resolves with the committed record. */
   async patch(key: string, body: Uint8Array, signal?: AbortSignal): Promise<VersionRecord> {
     checkKey(key);
-    const { blob, size, crc } = await this.#upload(key, body, signal);
-    return await this.#commit(key, blob, signal, (current) => {
+    const [{ blob, size, crc }, first] = await this.#uploadAndRead(key, body, signal);
+    return await this.#commit(key, blob, first, signal, (current) => {
       if (!current || current.deleted) throw notFound(`object ${key} not found`);
       if (current.patches.length >= this.patchLimit) {
         throw resourceExhausted(
@@ -160,7 +160,7 @@ export class Tier {
     const version = patches.length ? patches[patches.length - 1].version : base.version;
     const exists = new Error("exists");
     try {
-      return await this.#commit(key, uploaded.blob, signal, (current) => {
+      return await this.#commit(key, uploaded.blob, undefined, signal, (current) => {
         if (current && (!current.deleted || current.version >= version)) throw exists;
         const ref: BaseRef = {
           version: base.version,
@@ -303,6 +303,25 @@ export class Tier {
 
   // --- internals -----------------------------------------------------------------------------------
 
+  /**
+   * Upload the blob and, at the same time, read the current record for the first CAS round: a small put
+   * then costs two round trips (upload || read, then the conditional write) instead of three. Reading
+   * before the upload ends is safe: a record that changes meanwhile only makes the first CAS lose.
+   */
+  async #uploadAndRead(key: string, body: Uint8Array | ReadableStream<Uint8Array>, signal?: AbortSignal) {
+    const reading = this.#readRecord(key, signal).then(
+      (r) => ({ ok: true as const, r }),
+      (e) => ({ ok: false as const, e }),
+    );
+    const uploaded = await this.#upload(key, body, signal);
+    const first = await reading;
+    if (!first.ok) {
+      await this.#deleteBlobs([uploaded.blob]);
+      throw first.e;
+    }
+    return [uploaded, first.r] as const;
+  }
+
   async #upload(key: string, body: Uint8Array | ReadableStream<Uint8Array>, signal?: AbortSignal) {
     const blob = this.layout.newBlob(key);
     let crc = 0;
@@ -333,6 +352,7 @@ export class Tier {
   async #commit(
     key: string,
     blob: string,
+    first: RecordHead | undefined,
     signal: AbortSignal | undefined,
     next: (current: VersionRecord | undefined) => VersionRecord,
   ): Promise<VersionRecord> {
@@ -340,7 +360,7 @@ export class Tier {
       let read: RecordHead | undefined;
       let record: VersionRecord;
       try {
-        read = await this.#readRecord(key, signal);
+        read = attempt === 0 ? first : await this.#readRecord(key, signal);
         record = next(read?.record);
       } catch (err) {
         await this.#deleteBlobs([blob]); // no record write was attempted: the blob is ours alone

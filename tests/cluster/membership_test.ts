@@ -3,14 +3,15 @@
  * paused (SIGSTOP) longer than its lease.
  */
 import assert from "node:assert/strict";
-import { EtcdClient } from "../../src/cluster/etcd.ts";
+import { EtcdClient, EtcdUnavailableError } from "../../src/cluster/etcd.ts";
 import {
   type Member,
   Membership,
   type MembershipEvent,
   membersPrefix,
 } from "../../src/cluster/membership.ts";
-import { haveEtcd, startEtcd } from "../helpers/services.ts";
+import { freePort, haveEtcd, startEtcd } from "../helpers/services.ts";
+import { rejectsWith } from "./rejects.ts";
 
 const ignore = !haveEtcd();
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -172,3 +173,11 @@ Deno.test(
     }
   },
 );
+
+Deno.test("membership: joining with etcd unreachable fails at once, naming the endpoint", async () => {
+  const endpoint = `http://127.0.0.1:${freePort()}`;
+  const started = Date.now();
+  const err = await rejectsWith(() => join(endpoint, "lonely"), EtcdUnavailableError);
+  assert.ok(err.message.includes(endpoint) && err.message.includes("etcd unreachable"), err.message);
+  assert.ok(Date.now() - started < 3000);
+});

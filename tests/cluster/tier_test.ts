@@ -6,7 +6,13 @@
 import assert from "node:assert/strict";
 import { S3Bucket } from "../../src/tier/s3.ts";
 import { isRetryable, Tier, type TierOptions, type VersionRecord } from "../../src/tier/tier.ts";
-import { TierUnavailableError } from "../../src/tier/errors.ts";
+import {
+  TierConfigError,
+  TierCredentialsError,
+  TierNotFoundError,
+  TierUnavailableError,
+} from "../../src/tier/errors.ts";
+import { openTier } from "../../src/tier/mod.ts";
 import { resolveCredentials } from "../../src/tier/credentials.ts";
 import { CacheError } from "../../src/errors.ts";
 import { haveWeed, startWeed, type WeedService } from "../helpers/services.ts";
@@ -187,6 +193,44 @@ Deno.test({ name: "tier against SeaweedFS", ignore }, async (t) => {
         await Deno.remove(home, { recursive: true });
       }
     });
+
+    await t.step(
+      "openTier: probes the bucket; missing credentials, wrong ones and a missing bucket are clear",
+      async () => {
+        const home = await Deno.makeTempDir();
+        try {
+          const good: Record<string, string> = {
+            HOME: home,
+            AWS_ACCESS_KEY_ID: weed.credentials.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: weed.credentials.secretAccessKey,
+          };
+          const base = { endpoint: weed.s3Endpoint, bucket: weed.bucket, prefix: "fc" };
+          const opened = await openTier({ ...base, env: (n) => good[n] });
+          assert.equal(opened.source, "environment");
+          assert.equal((await opened.tier.head("app/s1/obj"))?.record.version, 4);
+          const none = await rejectsWith(
+            () => openTier({ ...base, env: (n) => ({ HOME: home })[n] }),
+            TierConfigError,
+          );
+          assert.match(none.message, /credentials not found/);
+          const wrong: Record<string, string> = { ...good, AWS_SECRET_ACCESS_KEY: "wrong-secret-abc" };
+          const refused = await rejectsWith(
+            () => openTier({ ...base, env: (n) => wrong[n] }),
+            TierCredentialsError,
+          );
+          assert.ok(
+            !refused.message.includes("wrong-secret-abc") &&
+              !refused.message.includes(good.AWS_ACCESS_KEY_ID),
+          );
+          await rejectsWith(
+            () => openTier({ ...base, bucket: "no-such-bucket", env: (n) => good[n] }),
+            TierNotFoundError,
+          );
+        } finally {
+          await Deno.remove(home, { recursive: true });
+        }
+      },
+    );
 
     await t.step(
       "4 Tier instances x 50 concurrent puts/patches on one key never share a version",
