@@ -1,6 +1,6 @@
 /**
  * Operations features, wired into the server by a few calls from
- * `src/server.ts`:
+ * `src/server/server.ts`:
  *
  * ```ts
  * const ops = new Ops({ ... });                 // before the transport
