@@ -19,11 +19,9 @@ import { CacheError, Status } from "../errors.ts";
 import { addressKey, type BucketSpec, KeyedBuckets } from "./rate_limit.ts";
 import { SessionTokens } from "./sessions.ts";
 
-/** Who is calling, and which apps they may touch (undefined = all). */
-export interface Principal {
-  name: string;
-  apps?: ReadonlySet<string>;
-}
+import type { Principal } from "./principal.ts";
+
+export type { Principal };
 
 /** How long a token issued by Handshake stays valid. */
 export const SESSION_TOKEN_TTL_MS = 12 * 3600 * 1000;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Principal } from "./auth.ts";
+import type { Principal } from "./principal.ts";
 
 interface Session {
   principal: Principal;

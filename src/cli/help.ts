@@ -7,26 +7,9 @@
 import { CLUSTER_FLAGS } from "../config/cluster.ts";
 import { ENV_VARS } from "../config/env.ts";
 import { VERSION } from "../config/version.ts";
+import type { FlagSpec } from "../config/flags.ts";
 
-/** A command-line flag of `flame-cache`. */
-export interface FlagSpec {
-  /** Long name without dashes, e.g. `max-memory`. */
-  name: string;
-  /** One-letter alias, e.g. `c` for `-c`. */
-  short?: string;
-  type: "string" | "boolean";
-  /** Placeholder for the value in help, e.g. `SIZE`. */
-  arg?: string;
-  /** Which commands accept it. */
-  scope: "serve" | "admin" | "all";
-  help: string;
-  /** Default shown in help. */
-  default?: string;
-  /** Environment variable that sets the same thing. */
-  env?: string;
-  /** Help and default shown in the admin section when they differ there. */
-  admin?: { help: string; default?: string };
-}
+export type { FlagSpec };
 
 /** Every flag `flame-cache` accepts. */
 export const FLAGS: FlagSpec[] = [

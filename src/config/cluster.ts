@@ -30,7 +30,7 @@ import {
   parseS3Endpoint,
   parseS3Url,
 } from "./cluster_values.ts";
-import type { FlagSpec } from "../cli/help.ts";
+import type { FlagSpec } from "./flags.ts";
 
 /** Membership of this replica in a cluster (etcd v3). */
 export interface ClusterConfig {

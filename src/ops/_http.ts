@@ -14,14 +14,29 @@
  */
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./_metrics.ts";
 import { renderStatusPage } from "./_status_page.ts";
-import type { Ops } from "./mod.ts";
+import type { HealthService } from "./_health.ts";
+import type { CallMetrics } from "./_metrics.ts";
+import type { OpsSnapshot } from "./_snapshot.ts";
+import type { RatePoint } from "./_samples.ts";
+import type { SidePortGuard } from "./_http_auth.ts";
+
+/** What the side port reads from the server's operations state (`Ops` in mod.ts provides it). */
+export interface OpsView {
+  readonly guard?: SidePortGuard;
+  readonly health: HealthService;
+  readonly phase: string;
+  readonly calls: CallMetrics;
+  snapshot(): Promise<OpsSnapshot>;
+  ratePoints(): RatePoint[];
+  onError(where: string, err: unknown): void;
+}
 
 function text(body: string, status = 200, type = "text/plain; charset=utf-8"): Response {
   return new Response(body, { status, headers: { "content-type": type, "cache-control": "no-store" } });
 }
 
 /** Answer one request on the side port (`peer`: the client's `host:port`, for the token check). */
-export async function handleOpsRequest(ops: Ops, req: Request, peer = "unknown"): Promise<Response> {
+export async function handleOpsRequest(ops: OpsView, req: Request, peer = "unknown"): Promise<Response> {
   const path = new URL(req.url).pathname;
   if (req.method !== "GET" && req.method !== "HEAD") {
     return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
@@ -55,7 +70,7 @@ export interface OpsHttpServer {
 }
 
 /** Listen on `host:port` (port 0 = ephemeral). */
-export function startOpsHttp(ops: Ops, host: string, port: number): Promise<OpsHttpServer> {
+export function startOpsHttp(ops: OpsView, host: string, port: number): Promise<OpsHttpServer> {
   return new Promise((resolve, reject) => {
     try {
       const server = Deno.serve({
