@@ -38,7 +38,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUCKET=flame-cache
 REMOTE="s3://$BUCKET/cache"
 REGION=us-east-1
-PERMISSIONS=(--allow-net --allow-read --allow-write --allow-env "--allow-sys=networkInterfaces,hostname,osRelease,homedir")
+# The replicas run with exactly the shipped binary's permissions (scripts/permissions.txt).
+mapfile -t PERMISSIONS < <(sed -e 's/[[:space:]]*#.*$//' -e '/^[[:space:]]*$/d' "$repo/scripts/permissions.txt")
 # A cold Deno start on a busy 2-core machine can take a while; CLUSTER_START_TIMEOUT_S overrides it.
 START_TIMEOUT_S="${CLUSTER_START_TIMEOUT_S:-90}"
 STOP_TIMEOUT_S=15

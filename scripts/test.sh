@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Run every test suite: Deno (unit + integration) and the Python interop suite
-# (pyarrow, flamepy 0.6.0 in .venv/). Prints each runner's summary and ends with
-# one line "N passed, N failed" totalling all suites. Exit code 0 only if all pass.
+# Run every test suite: Deno (unit, integration, reliability, browser, cluster), the
+# HTTP/2 conformance suite (h2spec) and the Python interop suites (pyarrow, flamepy
+# 0.6.0 in .venv/; against one node and against a 3-replica cluster). Installs what
+# they need first (scripts/tools.sh: etcd, HAProxy, SeaweedFS, h2spec into .tools/).
+# Prints each runner's summary and ends with one line "N passed, N failed"
+# totalling all suites. Exit code 0 only if all pass.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -21,13 +24,28 @@ passed=0
 failed=0
 status=0
 
+# The cluster's services and the conformance checker (built or installed once, cached in .tools/).
+if ! scripts/tools.sh all > "$logs/tools.txt" 2>&1; then
+  cat "$logs/tools.txt"
+  echo "!! scripts/tools.sh all failed: the cluster and h2spec tests will fail"
+fi
+
+# Stop what a dead test runner left: servers, and the etcd / SeaweedFS / HAProxy of test clusters.
+cleanup_leftovers() {
+  pkill -KILL -f "$here/main.ts serve" 2>/dev/null || true
+  for d in "${TMPDIR:-/tmp}"/flame-cluster-test-* "${TMPDIR:-/tmp}"/flame-cluster.*; do
+    [ -f "$d/cluster.env" ] && scripts/cluster.sh down --dir "$d" >/dev/null 2>&1
+  done
+  pkill -KILL -f "${TMPDIR:-/tmp}/flame-(etcd|weed)-" 2>/dev/null || true
+}
+
 # The interop virtualenv first: Deno tests cross-check with its pyarrow (tests/helpers/python.ts), and in
 # CI (CI=true) a pyarrow test that finds no pyarrow fails instead of being skipped (tests/helpers/skip.ts).
 if [ "${SKIP_INTEROP:-0}" != "1" ]; then
   INTEROP_SETUP_ONLY=1 scripts/interop.sh || echo "!! could not set up .venv (pyarrow cross-checks will be skipped)"
 fi
 
-echo "== deno test (unit, integration, reliability, browser)"
+echo "== deno test (unit, integration, reliability, browser, cluster)"
 # One deno process per test file: Deno's own node:http2 *client* can crash the
 # test runner with a signal (denoland/deno#36788 on the client side); that must
 # not take every later file with it. A file whose runner dies from a signal is
@@ -36,7 +54,7 @@ files=()
 if [ -n "${TEST_FILES:-}" ]; then
   read -r -a files <<< "$TEST_FILES" # development: a subset, e.g. TEST_FILES="tests/unit/keys_test.ts"
 else
-  for d in tests/unit tests/integration tests/reliability tests/browser; do
+  for d in tests/unit tests/integration tests/reliability tests/browser tests/cluster; do
     [ -d "$d" ] && while IFS= read -r f; do files+=("$f"); done < <(find "$d" -name '*_test.ts' | sort)
   done
 fi
@@ -59,14 +77,14 @@ for f in "${files[@]}"; do
     [ "$rc" = 124 ] && rc=143
     if [ "$rc" -ge 128 ] && [ "$attempt" = 1 ]; then
       echo "!! $f: test runner died with signal $((rc - 128)) (or timed out); running it once more"
-      pkill -KILL -f "$here/main.ts serve" 2>/dev/null || true
+      cleanup_leftovers
       cat "$logs/one.txt" >> "$logs/deno.txt"
       continue
     fi
     break
   done
   # A runner that died cannot have stopped the servers it started: stop them now.
-  pkill -KILL -f "$here/main.ts serve" 2>/dev/null || true
+  cleanup_leftovers
   cat "$logs/one.txt" | tee -a "$logs/deno.txt"
   # Skips say why (tests/helpers/skip.ts; --quiet hides what tests print while loading, so they go to a file).
   sed "s|^|$f: |" "$logs/skips_one.txt" | tee -a "$logs/skips.txt"
@@ -90,6 +108,16 @@ if [ "${ds:-0}" -gt 0 ]; then
 fi
 passed=$((passed + dp))
 failed=$((failed + df))
+
+echo "== h2spec --strict (HTTP/2 conformance; the one allowed failure is http2/4.2/3)"
+if scripts/h2spec.sh --junit "$logs/h2spec.xml"; then
+  passed=$((passed + 1))
+  echo "h2spec: 1 passed, 0 failed"
+else
+  failed=$((failed + 1))
+  status=1
+  echo "h2spec: 0 passed, 1 failed"
+fi
 
 if [ "${SKIP_INTEROP:-0}" != "1" ]; then
   echo "== pytest tests/interop (pyarrow + flamepy)"

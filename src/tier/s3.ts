@@ -168,7 +168,7 @@ export class S3Bucket {
       response = await this.#aws.fetch(this.#url(key, init.query), {
         method: init.method,
         headers: init.headers,
-        body: init.body as BodyInit | undefined,
+        body: fetchableBody(init.body),
         signal: controller.signal,
       });
     } catch (err) {
@@ -407,6 +407,15 @@ class PartReader {
 }
 
 /** A stream error while reading a body (connection dropped) becomes {@link TierUnavailableError}. */
+/**
+ * `fetch` refuses views of SharedArrayBuffers, and the server receives payloads of 64 KiB or more into
+ * them (so they cross to the store worker without copies): such a body is copied once into plain memory.
+ */
+function fetchableBody(body: Uint8Array | string | undefined): BodyInit | undefined {
+  if (body instanceof Uint8Array && body.buffer instanceof SharedArrayBuffer) return new Uint8Array(body);
+  return body as BodyInit | undefined;
+}
+
 function mapStreamErrors(body: ReadableStream<Uint8Array>, key: string): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
