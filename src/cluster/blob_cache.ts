@@ -8,11 +8,13 @@
  * disk like any other large object. The folder is emptied at start-up: it is a cache, the tier is the
  * truth, and an empty local disk is a normal state for a replica.
  *
- * A full local disk (ENOSPC/EDQUOT) never fails a write: the tier already holds the blob, so keeping a
- * local copy is best-effort ({@link BlobCache.keepFile}). A get that must copy a large blob to disk first
- * drops the cache's own least recently used files to make room and retries once; if the disk is still
- * full it fails RESOURCE_EXHAUSTED (the caller names the key). It does not fall back to memory (a blob
- * can be 2 GiB) and the store hands the reader a file, not a tier stream, so a get cannot bypass the disk.
+ * A full local disk (ENOSPC/EDQUOT): the cache's files are the first thing to go, as the tier holds
+ * every blob. Keeping a local copy after a put is best-effort ({@link BlobCache.keepFile}: the put never
+ * fails for it). A large upload's staging write that finds the disk full asks {@link BlobCache.makeRoom}
+ * (least recently used files first) and tries once more; so does a get that must copy a large blob to
+ * disk. If the disk is still full, the get fails RESOURCE_EXHAUSTED (the caller names the key). It does
+ * not fall back to memory (a blob can be 2 GiB), and the store hands the reader a file, not a tier
+ * stream, so a large get cannot bypass the disk; small blobs (memory) are not affected.
  *
  * @module
  */
@@ -161,7 +163,7 @@ export class BlobCache {
     } catch (err) {
       if (!isDiskFull(err)) throw err;
       // The cache's own files may be what fills the disk: make room, least recently used first, once.
-      if (await this.#makeRoom(blob, fetch.size)) {
+      if (await this.makeRoom(fetch.size, blob)) {
         try {
           return await this.#copyToFile(blob, fetch);
         } catch (again) {
@@ -212,7 +214,7 @@ export class BlobCache {
    * Drop cached files (least recently used first, never `keep`) until `bytes` were freed or none is
    * left; true when anything was dropped. Files open in a reader free their space when it closes.
    */
-  async #makeRoom(keep: string, bytes: number): Promise<boolean> {
+  async makeRoom(bytes: number, keep?: string): Promise<boolean> {
     let freed = 0;
     const removals: Promise<void>[] = [];
     while (freed < bytes) {

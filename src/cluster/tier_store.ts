@@ -176,6 +176,14 @@ export class TierStore implements Store {
     });
   }
 
+  /**
+   * Free about `bytes` of local disk by dropping cached blob files (least recently used first): the
+   * tier has them all. True when anything was dropped. Staging writes call it when the disk is full.
+   */
+  makeRoom(bytes: number): Promise<boolean> {
+    return this.#cache.makeRoom(bytes);
+  }
+
   /** Delete tier blobs no record names that are older than `olderThanMs` (crashed or lost writes). */
   collectGarbage(olderThanMs: number): Promise<number> {
     return this.tier.gc(olderThanMs);

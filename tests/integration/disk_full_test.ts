@@ -17,6 +17,7 @@ import { CacheClientError, FlameCacheClient } from "../../src/client/mod.ts";
 import { startServer } from "../helpers/server.ts";
 import { skipUnless } from "../helpers/skip.ts";
 import { findPyarrowPython, NO_PYARROW } from "../helpers/python.ts";
+import { haveWeed, startWeed } from "../helpers/services.ts";
 
 const MiB = 1 << 20;
 const LIMITS = { policy: "lru" as const, maxMemory: 1 << 30, maxObjects: Infinity };
@@ -291,6 +292,99 @@ Deno.test({
         await server.stop();
       }
     }),
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Cluster mode: a replica on a 64 MiB tmpfs whose store is a SeaweedFS tier. The local disk holds
+// staging files and cached tier blobs; the cache gives way to puts, and only a disk full of someone
+// else's data fails a large put or get.
+
+Deno.test({
+  name: "a replica on a full local disk: cached blobs give way, then RESOURCE_EXHAUSTED naming the key",
+  ignore: NO_TMPFS || !haveWeed(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const weed = await startWeed();
+    try {
+      await onTmpfs("64m", async (root) => {
+        const server = await startServer(
+          [
+            ...["--storage", root, "--remote", "s3://flame-cache/disk-full"],
+            ...["--remote-endpoint", weed.s3Endpoint, "--remote-path-style"],
+          ],
+          {
+            env: {
+              AWS_ACCESS_KEY_ID: weed.credentials.accessKeyId,
+              AWS_SECRET_ACCESS_KEY: weed.credentials.secretAccessKey,
+            },
+          },
+        );
+        const client = await FlameCacheClient.connect(`grpc://${server.address}`);
+        const size = 24 * MiB;
+        const noPartFiles = () => assert.deepEqual(walk(root).filter((p) => p.endsWith(".part")), []);
+        try {
+          // 5 x 24 MiB through a 64 MiB disk: each staged upload is kept as a cached blob file, and the
+          // staging of the next one drops the oldest when the disk fills.
+          for (let n = 0; n < 5; n++) await client.putObject(`tier/s/obj${n}`, pattern(size, n));
+          // Every one reads back (old ones are fetched from the tier into the cache, making room).
+          for (let n = 0; n < 5; n++) {
+            const got = await client.getObject(`tier/s/obj${n}`);
+            assert.equal(got.kind === "opaque" ? got.base[4096] : -1, (1 + n) & 0xff);
+          }
+          assert.deepEqual(leftovers(root), []);
+          noPartFiles();
+
+          // Someone else fills the disk: a put still gets room from the cache. Each late object is deleted
+          // again (its cached file goes) and the disk refilled, until the cache is empty and a put fails.
+          let failure: unknown;
+          let failedKey = "";
+          let n = 0;
+          for (; n < 8 && failure === undefined; n++) {
+            fillDisk(root);
+            const key = `tier/late/obj${n}`;
+            await client.putObject(key, pattern(size, n)).then(
+              () => client.deleteObjects("tier/late"),
+              (err) => {
+                failure = err;
+                failedKey = key;
+              },
+            );
+          }
+          assertDiskFull(failure, failedKey);
+          assert.ok(n > 1, "the first put on the filled disk got room from the cache");
+          assert.deepEqual(leftovers(root), []);
+          // A large get needs the local disk: RESOURCE_EXHAUSTED naming the key, nothing half-copied.
+          await assert.rejects(client.getObject("tier/s/obj0"), (err) => {
+            assert.equal((err as CacheClientError).code, Status.RESOURCE_EXHAUSTED);
+            assert.match((err as Error).message, /could not serve tier\/s\/obj0: the local disk is full/);
+            return true;
+          });
+          noPartFiles();
+          // Small objects do not need the disk: put and get still work.
+          const small = await client.putObject("tier/s/small", pattern(64 << 10, 9));
+          assert.equal((await client.getObject(small)).version, 1);
+
+          // Space freed: the failed put and the large get work again.
+          Deno.removeSync(`${root}/filler`);
+          await client.putObject(failedKey, pattern(size, 3));
+          const got = await client.getObject("tier/s/obj0");
+          assert.equal(got.kind === "opaque" ? got.base.length : -1, size);
+          assert.deepEqual(leftovers(root), []);
+          noPartFiles();
+          assert.ok(
+            !server.logs().includes("transport error"),
+            "no disk error is logged as a transport error",
+          );
+        } finally {
+          await client.close();
+          await server.stop();
+        }
+      });
+    } finally {
+      await weed.close();
+    }
+  },
 });
 
 // ---------------------------------------------------------------------------------------------------

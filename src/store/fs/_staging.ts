@@ -13,7 +13,16 @@
 import { crc32 } from "node:zlib";
 import { opaqueFileParts } from "../../arrow/mod.ts";
 import type { StagedPayload, Stager, StagingWriter } from "../types.ts";
-import { ensureDir, ioError, readAt, removeQuietly, syncDir, writeAll, writeParts } from "./_io.ts";
+import {
+  ensureDir,
+  ioError,
+  isDiskFull,
+  readAt,
+  removeQuietly,
+  syncDir,
+  writeAll,
+  writeParts,
+} from "./_io.ts";
 import { type ObjectPaths, randomHex, STAGING_DIR, tempName, TRASH_DIR } from "./_layout.ts";
 
 const ZEROS = new Uint8Array(1 << 20);
@@ -55,12 +64,19 @@ export function opaqueFrame(
 export const STAGING_HEAD_ROOM: number = opaqueFrame(1, 0, 0).head.byteLength;
 
 /**
+ * Frees about `bytes` of disk on the staging file system (e.g. a cluster replica's cache of tier blobs);
+ * resolves true when it freed anything, so the failed write is worth one more try.
+ */
+export type MakeRoom = (bytes: number) => Promise<boolean>;
+
+/**
  * A stager for the network thread: each call opens a new staging file in `{root}/.staging/` for the
  * upload of `key` (as the client named it). Writes are asynchronous; the crc32 is computed as the bytes
- * pass. Every I/O failure (opening, writing, flushing) is a CacheError naming `key` (_io.ts `ioError`:
- * a full disk is RESOURCE_EXHAUSTED), and a staging file that fails while being opened is removed.
+ * pass. A write that finds the disk full asks `makeRoom` (when given) and tries once more. Every I/O
+ * failure (opening, writing, flushing) is a CacheError naming `key` (_io.ts `ioError`: a full disk is
+ * RESOURCE_EXHAUSTED), and a staging file that fails while being opened is removed.
  */
-export function createStager(root: string): Stager {
+export function createStager(root: string, makeRoom?: MakeRoom): Stager {
   const dir = `${root}/${STAGING_DIR}`;
   return async (key: string) => {
     const path = `${dir}/${randomHex(16)}.staged`;
@@ -69,7 +85,7 @@ export function createStager(root: string): Stager {
       await Deno.mkdir(dir, { recursive: true });
       file = await Deno.open(path, { write: true, createNew: true });
       await file.seek(STAGING_HEAD_ROOM, Deno.SeekMode.Start);
-      return new StagingFile(path, file, key);
+      return new StagingFile(path, file, key, makeRoom);
     } catch (err) {
       file?.close();
       if (file) await Deno.remove(path).catch(() => {});
@@ -104,6 +120,7 @@ class StagingFile implements StagingWriter {
     private readonly path: string,
     private readonly file: Deno.FsFile,
     private readonly key: string,
+    private readonly makeRoom?: MakeRoom,
   ) {}
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -121,8 +138,7 @@ class StagingFile implements StagingWriter {
     while (pos < chunk.byteLength) {
       if (this.fill === 0 && chunk.byteLength - pos >= WRITE_BATCH) {
         // Already large: write it as it is.
-        let off = pos;
-        while (off < chunk.byteLength) off += await this.file.write(chunk.subarray(off));
+        await this.writeOut(chunk.subarray(pos));
         this.wrote(chunk.byteLength - pos);
         return;
       }
@@ -159,10 +175,25 @@ class StagingFile implements StagingWriter {
   }
 
   private async flush(): Promise<void> {
-    let off = 0;
-    while (off < this.fill) off += await this.file.write(this.batch.subarray(off, this.fill));
+    await this.writeOut(this.batch.subarray(0, this.fill));
     this.wrote(this.fill);
     this.fill = 0;
+  }
+
+  /** Write all of `bytes`; on a full disk, once, ask for room and go on from where the write stopped. */
+  private async writeOut(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    let retried = false;
+    while (off < bytes.byteLength) {
+      try {
+        off += await this.file.write(bytes.subarray(off));
+      } catch (err) {
+        // A failed write(2) wrote nothing and left the position where it was.
+        if (retried || !this.makeRoom || !isDiskFull(err)) throw err;
+        retried = true;
+        if (!await this.makeRoom(bytes.byteLength - off)) throw err;
+      }
+    }
   }
 
   /** Count written bytes; every EARLY_FLUSH of them starts a background writeback. */
