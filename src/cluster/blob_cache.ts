@@ -11,8 +11,8 @@
  * A full local disk (ENOSPC/EDQUOT): the cache's files are the first thing to go, as the tier holds
  * every blob. Keeping a local copy after a put is best-effort ({@link BlobCache.keepFile}: the put never
  * fails for it). A large upload's staging write that finds the disk full asks {@link BlobCache.makeRoom}
- * (least recently used files first) and tries once more; so does a get that must copy a large blob to
- * disk. If the disk is still full, the get fails RESOURCE_EXHAUSTED (the caller names the key). It does
+ * (least recently used files first) and tries again while files can be dropped; so does a get that must
+ * copy a large blob to disk. If the disk is still full, the get fails RESOURCE_EXHAUSTED (the caller names the key). It does
  * not fall back to memory (a blob can be 2 GiB), and the store hands the reader a file, not a tier
  * stream, so a large get cannot bypass the disk; small blobs (memory) are not affected.
  *
@@ -158,21 +158,19 @@ export class BlobCache {
   }
 
   async #fetchFile(blob: string, fetch: BlobFetch): Promise<CachedFile> {
-    try {
-      return await this.#copyToFile(blob, fetch);
-    } catch (err) {
-      if (!isDiskFull(err)) throw err;
-      // The cache's own files may be what fills the disk: make room, least recently used first, once.
-      if (await this.makeRoom(fetch.size, blob)) {
-        try {
-          return await this.#copyToFile(blob, fetch);
-        } catch (again) {
-          if (!isDiskFull(again)) throw again;
-        }
+    for (;;) {
+      try {
+        return await this.#copyToFile(blob, fetch);
+      } catch (err) {
+        if (!isDiskFull(err)) throw err;
       }
-      throw resourceExhausted(
-        `the local disk is full: could not copy a ${fetch.size}-byte blob from the shared tier to serve it`,
-      );
+      // The cache's own files may be what fills the disk: make room, least recently used first, and try
+      // again while there is something to drop (a dropped file still open in a reader frees nothing yet).
+      if (!await this.makeRoom(fetch.size, blob)) {
+        throw resourceExhausted(
+          `the local disk is full: could not copy a ${fetch.size}-byte blob from the shared tier to serve it`,
+        );
+      }
     }
   }
 

@@ -232,6 +232,43 @@ Deno.test({
     }),
 });
 
+Deno.test({
+  name: "a staging write on a full disk asks for room (a replica's blob cache) and goes on where it stopped",
+  ignore: NO_TMPFS,
+  fn: () =>
+    onTmpfs("8m", async (root) => {
+      fillDisk(root);
+      const asked: number[] = [];
+      const makeRoom = (bytes: number) => {
+        asked.push(bytes);
+        // The first call frees the filler; later calls have nothing left to drop.
+        return Promise.resolve(asked.length === 1 && (Deno.removeSync(`${root}/filler`), true));
+      };
+      const payload = new Uint8Array(6 * MiB + 123).map((_, i) => (i * 7) & 0xff); // every byte checked
+      const writer = await createStager(root, makeRoom)("app/s/roomy");
+      for (let i = 0; i < payload.length; i += 256 << 10) {
+        await writer.write(payload.subarray(i, i + (256 << 10)));
+      }
+      const staged = await writer.finish();
+      assert.equal(asked.length, 1);
+      assert.equal(staged.length, payload.length);
+      assert.equal(staged.crc32, crc32(payload) >>> 0);
+      const file = Deno.readFileSync(staged.path);
+      assert.deepEqual(file.subarray(staged.dataOffset, staged.dataOffset + staged.length), payload);
+
+      // Nothing more to drop: the write fails RESOURCE_EXHAUSTED naming the key.
+      fillDisk(root);
+      const second = await createStager(root, makeRoom)("app/s/starved");
+      const failure = await (async () => {
+        for (let i = 0; i < 4; i++) await second.write(pattern(MiB, i));
+        await second.finish();
+      })().then(() => undefined, (err) => err);
+      assertDiskFull(failure, "app/s/starved");
+      assert.equal(asked.length, 2);
+      await second.abort();
+    }),
+});
+
 // ---------------------------------------------------------------------------------------------------
 // A real server on a 64 MiB tmpfs, through the TS client.
 

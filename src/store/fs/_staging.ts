@@ -72,7 +72,7 @@ export type MakeRoom = (bytes: number) => Promise<boolean>;
 /**
  * A stager for the network thread: each call opens a new staging file in `{root}/.staging/` for the
  * upload of `key` (as the client named it). Writes are asynchronous; the crc32 is computed as the bytes
- * pass. A write that finds the disk full asks `makeRoom` (when given) and tries once more. Every I/O
+ * pass. A write that finds the disk full asks `makeRoom` (when given) and tries again. Every I/O
  * failure (opening, writing, flushing) is a CacheError naming `key` (_io.ts `ioError`: a full disk is
  * RESOURCE_EXHAUSTED), and a staging file that fails while being opened is removed.
  */
@@ -180,18 +180,19 @@ class StagingFile implements StagingWriter {
     this.fill = 0;
   }
 
-  /** Write all of `bytes`; on a full disk, once, ask for room and go on from where the write stopped. */
+  /**
+   * Write all of `bytes`. On a full disk, ask for room and go on from where the write stopped, as long
+   * as room is made (each call frees something, so this ends; a freed file still open elsewhere frees
+   * nothing yet, hence not just once).
+   */
   private async writeOut(bytes: Uint8Array): Promise<void> {
     let off = 0;
-    let retried = false;
     while (off < bytes.byteLength) {
       try {
         off += await this.file.write(bytes.subarray(off));
       } catch (err) {
         // A failed write(2) wrote nothing and left the position where it was.
-        if (retried || !this.makeRoom || !isDiskFull(err)) throw err;
-        retried = true;
-        if (!await this.makeRoom(bytes.byteLength - off)) throw err;
+        if (!this.makeRoom || !isDiskFull(err) || !await this.makeRoom(bytes.byteLength - off)) throw err;
       }
     }
   }
