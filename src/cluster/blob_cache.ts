@@ -8,12 +8,20 @@
  * disk like any other large object. The folder is emptied at start-up: it is a cache, the tier is the
  * truth, and an empty local disk is a normal state for a replica.
  *
+ * A full local disk (ENOSPC/EDQUOT): the cache's files are the first thing to go, as the tier holds
+ * every blob. Keeping a local copy after a put is best-effort ({@link BlobCache.keepFile}: the put never
+ * fails for it). A large upload's staging write that finds the disk full asks {@link BlobCache.makeRoom}
+ * (least recently used files first) and tries again while files can be dropped; so does a get that must
+ * copy a large blob to disk. If the disk is still full, the get fails RESOURCE_EXHAUSTED (the caller names the key). It does
+ * not fall back to memory (a blob can be 2 GiB), and the store hands the reader a file, not a tier
+ * stream, so a large get cannot bypass the disk; small blobs (memory) are not affected.
+ *
  * @module
  */
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
-import { dataLoss } from "../errors.ts";
-import { Lru } from "../store/mod.ts";
+import { dataLoss, resourceExhausted } from "../errors.ts";
+import { isDiskFull, Lru } from "../store/mod.ts";
 
 /** Folder under the storage root that holds cached blob files. */
 export const TIER_CACHE_DIR = ".tier-cache";
@@ -150,34 +158,71 @@ export class BlobCache {
   }
 
   async #fetchFile(blob: string, fetch: BlobFetch): Promise<CachedFile> {
+    for (;;) {
+      try {
+        return await this.#copyToFile(blob, fetch);
+      } catch (err) {
+        if (!isDiskFull(err)) throw err;
+      }
+      // The cache's own files may be what fills the disk: make room, least recently used first, and try
+      // again while there is something to drop (a dropped file still open in a reader frees nothing yet).
+      if (!await this.makeRoom(fetch.size, blob)) {
+        throw resourceExhausted(
+          `the local disk is full: could not copy a ${fetch.size}-byte blob from the shared tier to serve it`,
+        );
+      }
+    }
+  }
+
+  /** Fetch `blob` into a new cache file (a temp file renamed into place; removed on any failure). */
+  async #copyToFile(blob: string, fetch: BlobFetch): Promise<CachedFile> {
     const target = this.#pathOf(blob);
     const temp = `${target}.${crypto.randomUUID()}.part`;
     const file = await Deno.open(temp, { write: true, createNew: true });
     let pos = 0;
     let crc = 0;
     try {
-      for await (const chunk of await fetch.open()) {
-        if (pos + chunk.byteLength > fetch.size) {
-          throw dataLoss(`tier blob ${blob} is longer than its record`);
+      try {
+        for await (const chunk of await fetch.open()) {
+          if (pos + chunk.byteLength > fetch.size) {
+            throw dataLoss(`tier blob ${blob} is longer than its record`);
+          }
+          let off = 0;
+          while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+          pos += chunk.byteLength;
+          crc = crc32(chunk, crc);
         }
-        let off = 0;
-        while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
-        pos += chunk.byteLength;
-        crc = crc32(chunk, crc);
+      } finally {
+        file.close();
       }
       checkFetched(blob, fetch, pos, crc);
+      await Deno.rename(temp, target);
     } catch (err) {
-      file.close();
       await Deno.remove(temp).catch(() => {});
       throw err;
     }
-    file.close();
-    await Deno.rename(temp, target);
     const ino = (await Deno.stat(target)).ino ?? null;
     const entry = { path: target, ino, offset: 0, length: pos, crc32: crc };
     this.counters.fetchedBytes += pos;
     this.#addFile(blob, entry);
     return entry;
+  }
+
+  /**
+   * Drop cached files (least recently used first, never `keep`) until `bytes` were freed or none is
+   * left; true when anything was dropped. Files open in a reader free their space when it closes.
+   */
+  async makeRoom(bytes: number, keep?: string): Promise<boolean> {
+    let freed = 0;
+    const removals: Promise<void>[] = [];
+    while (freed < bytes) {
+      const oldest = this.#fileLru.oldest();
+      if (oldest === undefined || oldest === keep) break;
+      freed += this.#files.get(oldest)?.length ?? 0;
+      removals.push(this.#dropFile(oldest));
+    }
+    await Promise.all(removals);
+    return removals.length > 0;
   }
 
   #pathOf(blob: string): string {
@@ -195,13 +240,14 @@ export class BlobCache {
     }
   }
 
-  #dropFile(blob: string): void {
+  /** Forget a cached file and remove it (the promise settles once it is removed; it never rejects). */
+  #dropFile(blob: string): Promise<void> {
     const entry = this.#files.get(blob);
-    if (!entry) return;
+    if (!entry) return Promise.resolve();
     this.#files.delete(blob);
     this.#fileLru.remove(blob);
     // An open reader keeps the inode; a later open finds nothing and the get fetches again.
-    Deno.remove(entry.path).catch(() => {});
+    return Deno.remove(entry.path).catch(() => {});
   }
 
   #trimMemory(): void {

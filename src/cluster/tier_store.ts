@@ -75,6 +75,7 @@ export class TierStore implements Store {
     if (body.type === "staged") {
       const payload = await fileRangeStream(body.path, body.dataOffset, body.length, body.crc32);
       record = await this.tier.put(key, payload, { kind: "opaque" });
+      // Keeping a local copy is best-effort: the tier has the blob, so a full disk never fails the put.
       const kept = await this.#cache.keepFile(
         record.base!.blob,
         body.path,
@@ -109,8 +110,8 @@ export class TierStore implements Store {
     this.#gets++;
     const base = record.base;
     const [baseCopy, ...patchCopies] = await Promise.all([
-      this.#local(base),
-      ...record.patches.map((p) => this.#local(p)),
+      this.#local(key, base),
+      ...record.patches.map((p) => this.#local(key, p)),
     ]);
     const deltas: Delta[] = record.patches.map((p, i) => ({
       version: p.version,
@@ -175,6 +176,14 @@ export class TierStore implements Store {
     });
   }
 
+  /**
+   * Free about `bytes` of local disk by dropping cached blob files (least recently used first): the
+   * tier has them all. True when anything was dropped. Staging writes call it when the disk is full.
+   */
+  makeRoom(bytes: number): Promise<boolean> {
+    return this.#cache.makeRoom(bytes);
+  }
+
   /** Delete tier blobs no record names that are older than `olderThanMs` (crashed or lost writes). */
   collectGarbage(olderThanMs: number): Promise<number> {
     return this.tier.gc(olderThanMs);
@@ -185,13 +194,19 @@ export class TierStore implements Store {
     await this.tier.flush().catch(() => {});
   }
 
-  /** The local copy of a blob the current record names (fetched from the tier when missing). */
-  #local(ref: BlobRef): Promise<Uint8Array | CachedFile> {
+  /**
+   * The local copy of a blob of `key` the current record names (fetched from the tier when missing). A
+   * full local disk is RESOURCE_EXHAUSTED naming the key (see blob_cache.ts for why a get needs the disk).
+   */
+  #local(key: string, ref: BlobRef): Promise<Uint8Array | CachedFile> {
     return this.#cache.get(ref.blob, {
       size: ref.size,
       crc32: ref.crc32,
       open: () => this.tier.openBlob(ref.blob),
     }).catch((err) => {
+      if (err instanceof CacheError && err.code === Status.RESOURCE_EXHAUSTED) {
+        throw new CacheError(err.code, `could not serve ${key}: ${err.message}`);
+      }
       if (err instanceof CacheError) throw err;
       throw new CacheError(Status.UNAVAILABLE, `shared tier read failed: ${(err as Error).message}`);
     });

@@ -15,7 +15,12 @@ import { concat } from "../bytes.ts";
 import { IpcError, type IpcMessage, parseMessage, type SchemaInfo, TypeId } from "../arrow/mod.ts";
 import { invalidArgument } from "../errors.ts";
 import type { LargeMessage } from "../grpc/large_message.ts";
-import { decodeDescriptor, decodeFlightData, type FlightData } from "../flight/messages.ts";
+import {
+  decodeDescriptor,
+  decodeFlightData,
+  type FlightData,
+  type FlightDescriptor,
+} from "../flight/messages.ts";
 import { readVarint } from "../flight/protobuf.ts";
 
 /** Largest non-body field or body prefix read into memory from a large message. */
@@ -71,12 +76,15 @@ async function pipe(
 /**
  * Read `large`, streaming an opaque payload into `sink` when the layout allows
  * (schema = the upload's opaque schema, or undefined when not opaque).
+ * `expect` hears the payload size before the payload; `onDescriptor` the
+ * message's descriptor as soon as it is read.
  */
 export async function readLargeFlightData(
   large: LargeMessage,
   opaqueSchema: SchemaInfo | undefined,
   sink: (piece: Uint8Array) => Promise<void>,
   expect: (bytes: number) => Promise<void> = async () => {},
+  onDescriptor: (descriptor: FlightDescriptor) => void = () => {},
 ): Promise<LargeFlightData> {
   const consumed: Uint8Array[] = [];
   let consumedBytes = 0;
@@ -119,8 +127,10 @@ export async function readLargeFlightData(
       if (length > MAX_SMALL_PART) return await fallback();
       const bytes = await large.read(length);
       take(bytes);
-      if (field === 1) fd.descriptor = decodeDescriptor(bytes);
-      else if (field === 2) fd.dataHeader = bytes;
+      if (field === 1) {
+        fd.descriptor = decodeDescriptor(bytes);
+        onDescriptor(fd.descriptor); // known before the body: staging errors can name the key
+      } else if (field === 2) fd.dataHeader = bytes;
       else if (field === 3) fd.appMetadata = bytes;
       continue;
     }

@@ -7,19 +7,9 @@
  * @module
  */
 import { allocateShareable, concat, SHARED_BUFFER_MIN } from "../bytes.ts";
-import type { StagedPayload } from "../store/types.ts";
+import type { StagedPayload, Stager, StagingWriter } from "../store/types.ts";
 
-/** Writes a payload into a staging file (provided by a disk engine). */
-export interface StagingWriter {
-  write(chunk: Uint8Array): Promise<void>;
-  /** Flush and close; the file is ready to be adopted by the store. */
-  finish(): Promise<StagedPayload>;
-  /** Remove the staging file. */
-  abort(): Promise<void>;
-}
-
-/** Opens staging files; absent for memory-only storage. */
-export type Stager = () => Promise<StagingWriter>;
+export type { Stager, StagingWriter };
 
 /** Payload bytes go to disk once an upload is larger than this. */
 export const SPILL_THRESHOLD = 16 * 1024 * 1024;
@@ -33,7 +23,15 @@ export class PayloadBuilder {
   /** Payload bytes so far. */
   length = 0;
 
-  constructor(private readonly stager?: Stager, private readonly spillThreshold = SPILL_THRESHOLD) {}
+  /**
+   * `stager` is absent for memory-only storage; `key` names the upload's target (the key or prefix the
+   * client sent) in staging errors, asked when a staging file is opened.
+   */
+  constructor(
+    private readonly stager?: Stager,
+    private readonly key: () => string = () => "(no key yet)",
+    private readonly spillThreshold = SPILL_THRESHOLD,
+  ) {}
 
   /**
    * The next `n` bytes are one payload (a large single-message upload): when
@@ -43,7 +41,7 @@ export class PayloadBuilder {
   async expect(n: number, reserve: (n: number) => void = () => {}): Promise<void> {
     if (this.writer || this.parts.length > 0 || this.length > 0 || n < SHARED_BUFFER_MIN) return;
     if (this.stager && n > this.spillThreshold) {
-      this.writer = await this.stager();
+      this.writer = await this.stager(this.key());
       return;
     }
     // Memory announced by the client, before it arrives: it counts against the
@@ -68,7 +66,7 @@ export class PayloadBuilder {
     if (this.writer) return await this.writer.write(piece);
     this.parts.push(piece);
     if (this.stager && this.length > this.spillThreshold) {
-      this.writer = await this.stager();
+      this.writer = await this.stager(this.key());
       const parts = this.parts;
       this.parts = [];
       for (const p of parts) await this.writer.write(p);
@@ -88,4 +86,9 @@ export class PayloadBuilder {
     this.buffer = undefined;
     await this.writer?.abort();
   }
+}
+
+/** Remove a staged payload nobody will adopt (the put failed before the store took it). */
+export async function discardStaged(staged: StagedPayload): Promise<void> {
+  await Deno.remove(staged.path).catch(() => {});
 }

@@ -74,8 +74,9 @@ export async function startServer(
     endpoint: config.endpoint,
     maxObjectBytes: MAX_OBJECT_BYTES,
     authenticator,
-    // Large uploads stream into a staging file (disk storage) and are adopted without a copy.
-    stager: stagerFor(config.storage),
+    // Large uploads stream into a staging file (disk storage) and are adopted without a copy. On a
+    // replica the local disk also caches tier blobs: a staging write that finds it full drops some.
+    stager: stagerFor(config.storage, tierStore ? (bytes) => tierStore.makeRoom(bytes) : undefined),
   });
   service.register(ops.gate(grpc)); // UNAVAILABLE "starting" until the index is loaded
 

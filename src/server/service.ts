@@ -24,8 +24,8 @@ import {
 import { checkPart, newObjectKey, parseObjectKey, parsePutPath, parseSelector } from "../flight/keys.ts";
 import { parseTicket } from "../flight/tickets.ts";
 import { encodeLegacyMetadata, encodeObjectRef } from "../flight/object_ref.ts";
-import { readUpload } from "./upload.ts";
-import type { Stager } from "./payload.ts";
+import { readUpload, type Upload } from "./upload.ts";
+import { discardStaged, type Stager } from "./payload.ts";
 import { buildReply } from "./replies.ts";
 import { log, logEnabled } from "../log.ts";
 import { LargeMessage } from "../grpc/large_message.ts";
@@ -108,6 +108,20 @@ export class FlightService {
       stager: this.options.stager,
     });
     let stat: ObjectStat;
+    try {
+      stat = await this.storeUpload(call, upload);
+    } catch (err) {
+      // A staged payload the store did not take (refused key, auth, tier or disk failure) must not
+      // stay in the staging folder until the next start-up.
+      if (upload.body.type === "staged") await discardStaged(upload.body);
+      throw err;
+    }
+    if (logEnabled("debug")) log("debug", "put", { key: stat.key, version: stat.version, bytes: stat.size });
+    await call.send([encodeBytesMessage(this.ref(stat))]);
+  }
+
+  /** Store a decoded upload: a patch, or a put to a key or to a prefix (the server picks the id). */
+  private async storeUpload(call: FlightCall, upload: Upload): Promise<ObjectStat> {
     if (upload.patchKey !== undefined) {
       let key: string;
       try {
@@ -117,17 +131,14 @@ export class FlightService {
       }
       if (upload.body.type !== "opaque") throw invalidArgument("Invalid PATCH: patches must be opaque");
       authorizeApp(call.principal, appOf(key), key);
-      stat = await this.store.patch(key, upload.body.data);
-    } else {
-      const d = upload.descriptor;
-      if (d.path.length === 0) throw invalidArgument("key must be provided in descriptor path or command");
-      const target = parsePutPath(d.path[0]);
-      authorizeApp(call.principal, appOf(target.prefix), d.path[0]);
-      const key = target.key ?? newObjectKey(target.prefix);
-      stat = await this.store.put(key, upload.body);
+      return await this.store.patch(key, upload.body.data);
     }
-    if (logEnabled("debug")) log("debug", "put", { key: stat.key, version: stat.version, bytes: stat.size });
-    await call.send([encodeBytesMessage(this.ref(stat))]);
+    const d = upload.descriptor;
+    if (d.path.length === 0) throw invalidArgument("key must be provided in descriptor path or command");
+    const target = parsePutPath(d.path[0]);
+    authorizeApp(call.principal, appOf(target.prefix), d.path[0]);
+    const key = target.key ?? newObjectKey(target.prefix);
+    return await this.store.put(key, upload.body);
   }
 
   async doGet(call: FlightCall): Promise<void> {

@@ -74,6 +74,7 @@ export async function readUpload(
           opaque,
           (piece) => state.addPayload(piece),
           (bytes) => state.payload().expect(bytes, (n) => incoming.reserveMemory(n)),
+          (d) => state.noteDescriptor(d),
         );
         if (large.streamed) {
           state.noteDescriptor(large.fd.descriptor);
@@ -121,8 +122,16 @@ class UploadState {
   /** The payload builder; patches stay in memory (they are small and appended whole). */
   payload(): PayloadBuilder {
     const isPatch = this.descriptor ? patchTarget(this.descriptor) !== undefined : false;
-    this.builder ??= new PayloadBuilder(isPatch ? undefined : this.options.stager);
+    this.builder ??= new PayloadBuilder(isPatch ? undefined : this.options.stager, () => this.target());
     return this.builder;
+  }
+
+  /** What the upload is for, as the client named it (key, prefix or PATCH command), for error messages. */
+  target(): string {
+    const d = this.descriptor;
+    if (!d) return "(no descriptor yet)";
+    if (d.path.length > 0) return d.path.join("/");
+    return decodeUtf8(d.cmd, "Descriptor command");
   }
 
   async addPayload(piece: Uint8Array): Promise<void> {

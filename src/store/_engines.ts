@@ -5,7 +5,7 @@
  * @module
  */
 import type { StorageConfig } from "../config/mod.ts";
-import { createStager, FsEngine } from "./fs/mod.ts";
+import { createStager, FsEngine, type MakeRoom } from "./fs/mod.ts";
 import { NoneEngine } from "./_none_engine.ts";
 import type { StorageEngine } from "./engine.ts";
 import type { StoreOptions } from "./store.ts";
@@ -26,7 +26,8 @@ export function createEngine(options: StoreOptions): StorageEngine {
 /**
  * The network thread's stager for large uploads into `storage`, or undefined when its engine keeps no
  * files (uploads then stay in memory). The engine adopts what it stages (`AdoptsStagedUploads`).
+ * `makeRoom` frees disk when a staging write finds it full (a cluster replica drops cached tier blobs).
  */
-export function stagerFor(storage: StorageConfig): Stager | undefined {
-  return storage.kind === "fs" ? createStager(storage.root) : undefined;
+export function stagerFor(storage: StorageConfig, makeRoom?: MakeRoom): Stager | undefined {
+  return storage.kind === "fs" ? createStager(storage.root, makeRoom) : undefined;
 }

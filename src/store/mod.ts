@@ -25,7 +25,7 @@ export { InThreadStore } from "./_in_thread_store.ts";
 export { type CacheLimits, MAX_PATCHES } from "./_core.ts";
 export { Lru } from "./_lru.ts";
 export { stagerFor } from "./_engines.ts";
-export { fileSource } from "./fs/mod.ts";
+export { fileSource, ioError, isDiskFull } from "./fs/mod.ts";
 export type { AdoptsStagedUploads, StorageEngine } from "./engine.ts";
 export * from "./types.ts";
 

@@ -152,8 +152,11 @@ export interface StagingWriter {
   abort(): Promise<void>;
 }
 
-/** Opens one staging file per call; only engines that keep files provide one. */
-export type Stager = () => Promise<StagingWriter>;
+/**
+ * Opens one staging file per call, for the upload of `key` (the key or prefix the client named, for
+ * error messages); only engines that keep files provide one.
+ */
+export type Stager = (key: string) => Promise<StagingWriter>;
 
 /**
  * A payload read from storage in chunks (the shape of the transport's

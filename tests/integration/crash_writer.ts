@@ -130,7 +130,7 @@ if (import.meta.main) {
       // Large uploads arrive through a staging file, as the server spills them.
       let body: ObjectBody | StagedPayload = { type: "opaque", data };
       if (staged) {
-        const w = await stager();
+        const w = await stager(key);
         for (let i = 0; i < data.length; i += 256 << 10) await w.write(data.subarray(i, i + (256 << 10)));
         body = await w.finish();
       }

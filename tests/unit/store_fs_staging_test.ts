@@ -36,7 +36,7 @@ function pattern(n: number, seed: number): Uint8Array {
 const data = (obj: StoredObject) => (obj.body as { data: Uint8Array }).data;
 
 async function stage(root: string, payload: Uint8Array, piece = 1 << 20): Promise<StagedPayload> {
-  const writer = await createStager(root)();
+  const writer = await createStager(root)("app/staging/test");
   for (let i = 0; i < payload.length; i += piece) await writer.write(payload.subarray(i, i + piece));
   return await writer.finish();
 }
@@ -95,10 +95,10 @@ Deno.test(
   "unfinished uploads are removed at start-up; an aborted stage leaves nothing",
   withRoot(async (root) => {
     open(root);
-    const writer = await createStager(root)();
+    const writer = await createStager(root)("app/staging/test");
     await writer.write(pattern(1000, 1));
     await writer.abort();
-    const left = await createStager(root)();
+    const left = await createStager(root)("app/staging/test");
     await left.write(pattern(1000, 2));
     await left.finish(); // never adopted: a crash between upload and store
     const { summary } = open(root);

@@ -149,7 +149,7 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
       bytes = writeFileAtomic(this.root, paths.dir, paths.baseName, encodeBase(obj));
     } catch (err) {
       if (err instanceof IpcError) throw invalidArgument(err.message);
-      throw ioError(err, `could not write ${paths.rel}`);
+      throw ioError(err, `could not store ${obj.key}`);
     }
     this.committedBase(obj.key, paths, bytes);
   }
@@ -169,13 +169,13 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
       } catch (err) {
         results[i] = err instanceof IpcError
           ? invalidArgument(err.message)
-          : ioError(err, `could not write ${paths.rel}`);
+          : ioError(err, `could not store ${obj.key}`);
       }
     });
     const errors = await commitMany(pending.map((p) => p.write));
     pending.forEach((p, k) => {
       if (errors[k] !== null) {
-        results[p.i] = ioError(errors[k], `could not write ${p.paths.rel}`);
+        results[p.i] = ioError(errors[k], `could not store ${objs[p.i].key}`);
         return;
       }
       this.committedBase(objs[p.i].key, p.paths, p.write.bytes);
@@ -194,7 +194,7 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
       bytes = adoptStagedFile(this.root, paths, version, staged);
     } catch (err) {
       if (err instanceof IpcError) throw invalidArgument(err.message);
-      throw ioError(err, `could not store ${paths.rel}`);
+      throw ioError(err, `could not store ${key}`);
     }
     this.committedBase(key, paths, bytes);
     return {
@@ -239,7 +239,7 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
       bytes = writeFileAtomic(this.root, paths.deltas, deltaName(n), encodeDelta(delta));
     } catch (err) {
       if (err instanceof IpcError) throw invalidArgument(err.message);
-      throw ioError(err, `could not write patch ${n} of ${paths.rel}`);
+      throw ioError(err, `could not store patch ${n} of ${key}`);
     }
     this.nextDelta.set(key, n + 1);
     this.usage.add(key, bytes);

@@ -23,20 +23,48 @@ export function allocBytes(n: number): Uint8Array {
   return n >= SHARED_MIN ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
 }
 
+/** errno numbers (Linux) of the codes {@link ioError} maps, for errors that carry only the number. */
+const ERRNO_CODES: Readonly<Record<number, string>> = { 28: "ENOSPC", 36: "ENAMETOOLONG", 122: "EDQUOT" };
+
+/**
+ * The errno name of an I/O error, in every form it reaches us: Deno's own errors carry `code`
+ * ("ENOSPC") and a message ending in "(os error 28)"; node:fs errors a `code` and "ENOSPC: no space left on
+ * device, write"; an error that crossed a worker or was re-wrapped may keep only its message (then the
+ * errno number, the node prefix or the strerror text is used). Undefined when none is found.
+ */
+export function errnoCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === "string" && /^E[A-Z0-9]+$/.test(code)) return code;
+  const msg = err instanceof Error ? err.message : String(err);
+  const os = /\(os error (\d+)\)/.exec(msg);
+  if (os) return ERRNO_CODES[Number(os[1])] ?? `errno ${os[1]}`;
+  const node = /(?:^|: )(E[A-Z0-9]{3,}): /.exec(msg);
+  if (node) return node[1];
+  if (/no space left on device/i.test(msg)) return "ENOSPC";
+  if (/disk quota exceeded/i.test(msg)) return "EDQUOT";
+  return undefined;
+}
+
+/** True for "no space left on device" and "disk quota exceeded", in any form ({@link errnoCode}). */
+export function isDiskFull(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
 /**
  * Turn an I/O failure into a CacheError whose message is safe for clients (it names the operation and
  * the error code, never the server's paths): ENOSPC/EDQUOT give RESOURCE_EXHAUSTED, ENAMETOOLONG
- * INVALID_ARGUMENT, anything else INTERNAL. The full error is logged.
+ * INVALID_ARGUMENT, anything else INTERNAL. The full error is logged. A CacheError passes unchanged.
  */
 export function ioError(err: unknown, what: string): CacheError {
   if (err instanceof CacheError) return err;
   const msg = err instanceof Error ? err.message : String(err);
-  const code = (err as { code?: unknown })?.code;
-  const tag = typeof code === "string" ? code : (/\(os error \d+\)/.exec(msg)?.[0] ?? "I/O error");
+  const code = errnoCode(err);
   log("error", "storage I/O failed", { what, error: msg });
-  if (tag === "ENOSPC" || tag === "EDQUOT") return resourceExhausted(`${what}: the disk is full`);
-  if (tag === "ENAMETOOLONG") return invalidArgument(`${what}: a key part is too long for the file system`);
-  return internal(`${what}: ${tag}`);
+  if (code === "ENOSPC") return resourceExhausted(`${what}: the disk is full (ENOSPC)`);
+  if (code === "EDQUOT") return resourceExhausted(`${what}: the disk quota is exhausted (EDQUOT)`);
+  if (code === "ENAMETOOLONG") return invalidArgument(`${what}: a key part is too long for the file system`);
+  return internal(`${what}: ${code ?? "I/O error"}`);
 }
 
 /** Write all of `bytes` at the current position. */

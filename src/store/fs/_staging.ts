@@ -13,7 +13,16 @@
 import { crc32 } from "node:zlib";
 import { opaqueFileParts } from "../../arrow/mod.ts";
 import type { StagedPayload, Stager, StagingWriter } from "../types.ts";
-import { ensureDir, readAt, removeQuietly, syncDir, writeAll, writeParts } from "./_io.ts";
+import {
+  ensureDir,
+  ioError,
+  isDiskFull,
+  readAt,
+  removeQuietly,
+  syncDir,
+  writeAll,
+  writeParts,
+} from "./_io.ts";
 import { type ObjectPaths, randomHex, STAGING_DIR, tempName, TRASH_DIR } from "./_layout.ts";
 
 const ZEROS = new Uint8Array(1 << 20);
@@ -55,18 +64,39 @@ export function opaqueFrame(
 export const STAGING_HEAD_ROOM: number = opaqueFrame(1, 0, 0).head.byteLength;
 
 /**
- * A stager for the network thread: each call opens a new staging file in `{root}/.staging/`. Writes are
- * asynchronous; the crc32 is computed as the bytes pass.
+ * Frees about `bytes` of disk on the staging file system (e.g. a cluster replica's cache of tier blobs);
+ * resolves true when it freed anything, so the failed write is worth one more try.
  */
-export function createStager(root: string): Stager {
+export type MakeRoom = (bytes: number) => Promise<boolean>;
+
+/**
+ * A stager for the network thread: each call opens a new staging file in `{root}/.staging/` for the
+ * upload of `key` (as the client named it). Writes are asynchronous; the crc32 is computed as the bytes
+ * pass. A write that finds the disk full asks `makeRoom` (when given) and tries again. Every I/O
+ * failure (opening, writing, flushing) is a CacheError naming `key` (_io.ts `ioError`: a full disk is
+ * RESOURCE_EXHAUSTED), and a staging file that fails while being opened is removed.
+ */
+export function createStager(root: string, makeRoom?: MakeRoom): Stager {
   const dir = `${root}/${STAGING_DIR}`;
-  return async () => {
-    await Deno.mkdir(dir, { recursive: true });
+  return async (key: string) => {
     const path = `${dir}/${randomHex(16)}.staged`;
-    const file = await Deno.open(path, { write: true, createNew: true });
-    await file.seek(STAGING_HEAD_ROOM, Deno.SeekMode.Start);
-    return new StagingFile(path, file);
+    let file: Deno.FsFile | undefined;
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+      file = await Deno.open(path, { write: true, createNew: true });
+      await file.seek(STAGING_HEAD_ROOM, Deno.SeekMode.Start);
+      return new StagingFile(path, file, key, makeRoom);
+    } catch (err) {
+      file?.close();
+      if (file) await Deno.remove(path).catch(() => {});
+      throw stagingError(err, key);
+    }
   };
+}
+
+/** The client's error for a failed staging write of the upload of `key`. */
+function stagingError(err: unknown, key: string) {
+  return ioError(err, `could not receive the upload of ${key}`);
 }
 
 /** One staging file being written, positioned after the head room. */
@@ -86,17 +116,29 @@ class StagingFile implements StagingWriter {
   private syncing: Promise<void> | null = null;
   private flusher: Deno.FsFile | null = null;
 
-  constructor(private readonly path: string, private readonly file: Deno.FsFile) {}
+  constructor(
+    private readonly path: string,
+    private readonly file: Deno.FsFile,
+    private readonly key: string,
+    private readonly makeRoom?: MakeRoom,
+  ) {}
 
   async write(chunk: Uint8Array): Promise<void> {
+    try {
+      await this.append(chunk);
+    } catch (err) {
+      throw stagingError(err, this.key);
+    }
+  }
+
+  private async append(chunk: Uint8Array): Promise<void> {
     this.crc = crc32(chunk, this.crc);
     this.length += chunk.byteLength;
     let pos = 0;
     while (pos < chunk.byteLength) {
       if (this.fill === 0 && chunk.byteLength - pos >= WRITE_BATCH) {
         // Already large: write it as it is.
-        let off = pos;
-        while (off < chunk.byteLength) off += await this.file.write(chunk.subarray(off));
+        await this.writeOut(chunk.subarray(pos));
         this.wrote(chunk.byteLength - pos);
         return;
       }
@@ -109,8 +151,12 @@ class StagingFile implements StagingWriter {
   }
 
   async finish(): Promise<StagedPayload> {
-    await this.flush();
-    await this.close();
+    try {
+      await this.flush();
+      await this.close();
+    } catch (err) {
+      throw stagingError(err, this.key);
+    }
     return {
       type: "staged",
       path: this.path,
@@ -121,15 +167,34 @@ class StagingFile implements StagingWriter {
   }
 
   async abort(): Promise<void> {
-    await this.close();
-    await Deno.remove(this.path).catch(() => {});
+    try {
+      await this.close();
+    } finally {
+      await Deno.remove(this.path).catch(() => {});
+    }
   }
 
   private async flush(): Promise<void> {
-    let off = 0;
-    while (off < this.fill) off += await this.file.write(this.batch.subarray(off, this.fill));
+    await this.writeOut(this.batch.subarray(0, this.fill));
     this.wrote(this.fill);
     this.fill = 0;
+  }
+
+  /**
+   * Write all of `bytes`. On a full disk, ask for room and go on from where the write stopped, as long
+   * as room is made (each call frees something, so this ends; a freed file still open elsewhere frees
+   * nothing yet, hence not just once).
+   */
+  private async writeOut(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < bytes.byteLength) {
+      try {
+        off += await this.file.write(bytes.subarray(off));
+      } catch (err) {
+        // A failed write(2) wrote nothing and left the position where it was.
+        if (!this.makeRoom || !isDiskFull(err) || !await this.makeRoom(bytes.byteLength - off)) throw err;
+      }
+    }
   }
 
   /** Count written bytes; every EARLY_FLUSH of them starts a background writeback. */
@@ -194,15 +259,23 @@ export function adoptStagedFile(
       } finally {
         file.close();
       }
-      const release = keepOldBase(root, paths);
-      Deno.renameSync(staged.path, paths.base);
-      syncDir(paths.dir);
-      release();
+      replaceBase(root, paths, staged.path);
       return size;
     }
     return copyInto(root, paths, staged, head, tail);
   } finally {
     removeQuietly(staged.path);
+  }
+}
+
+/** Rename the complete file `from` over the base of `paths` and fsync its folder. */
+function replaceBase(root: string, paths: ObjectPaths, from: string): void {
+  const release = keepOldBase(root, paths);
+  try {
+    Deno.renameSync(from, paths.base);
+    syncDir(paths.dir);
+  } finally {
+    release(); // after a failed rename the old base is still in place: its second name goes too
   }
 }
 
@@ -250,10 +323,7 @@ function copyInto(
     } finally {
       out.close();
     }
-    const release = keepOldBase(root, paths);
-    Deno.renameSync(tmp, paths.base);
-    syncDir(paths.dir);
-    release();
+    replaceBase(root, paths, tmp);
   } catch (err) {
     removeQuietly(tmp);
     throw err;

@@ -11,6 +11,7 @@
  * @module
  */
 export { FsEngine, type FsEngineOptions } from "./_engine.ts";
-export { createStager, STAGING_HEAD_ROOM } from "./_staging.ts";
+export { createStager, type MakeRoom, STAGING_HEAD_ROOM } from "./_staging.ts";
 export { fileSource } from "./_file_source.ts";
+export { errnoCode, ioError, isDiskFull } from "./_io.ts";
 export { decodeObjectFile, encodeBase } from "./_codec.ts";
