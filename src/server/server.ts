@@ -43,15 +43,7 @@ export async function startServer(
   for (const w of initial.warnings) log("warn", w);
   const started = performance.now();
   const keys = initial.settingKeys ?? { storage: "storage", listen: "listen", http: "http" };
-  // One clear line (exit 2) for a storage folder that is a file or not writable (startup.ts).
-  if (!deps.store && initial.storage.kind === "fs") checkStorageFolder(initial.storage.root, keys.storage);
-  // With a shared tier (cluster mode) the tier is the store and local memory and disk cache it;
-  // otherwise small hot objects are answered on this thread and everything else goes to the store worker.
-  const tierStore = !deps.store && initial.remote
-    ? await startTier({ ...initial, remote: initial.remote })
-    : null;
-  const store = deps.store ?? tierStore ??
-    openStore({ storage: initial.storage, limits: initial.eviction, capacity: initial.capacity });
+  const { store, tierStore } = await storeFor(initial, keys.storage, deps.store);
   const authenticator = initial.auth ? new Authenticator(initial.auth) : undefined;
   // The index is loaded (store.open) after the port listens, see below.
   const ops = new Ops({
@@ -65,10 +57,7 @@ export async function startServer(
 
   const grpc = createGrpcServer(initial, ops, authenticator);
   ops.register(grpc); // grpc.health.v1.Health, NOT_SERVING until the index is loaded
-  const port = await grpc.listen(initial.listen.host, initial.listen.port).catch(async (err) => {
-    await store.close().catch(() => {});
-    throw listenError(err, keys.listen, formatHostPort(initial.listen));
-  });
+  const port = await listenOrExplain(grpc, initial, keys.listen, store);
   const config = withBoundPort(initial, port);
   const service = new FlightService(store, {
     endpoint: config.endpoint,
@@ -125,6 +114,41 @@ export async function startServer(
       await store.close();
     },
   };
+}
+
+/**
+ * The store for `config`: with a shared tier (cluster mode) the tier is the store and local memory and disk
+ * cache it; otherwise small hot objects are answered on this thread and everything else goes to the store
+ * worker. A storage folder that is a file or not writable is one clear line (exit 2, startup.ts).
+ */
+async function storeFor(
+  config: CacheConfig,
+  storageKey: string,
+  given?: Store,
+): Promise<{ store: Store; tierStore: TierStore | null }> {
+  if (given) return { store: given, tierStore: null };
+  if (config.storage.kind === "fs") checkStorageFolder(config.storage.root, storageKey);
+  if (config.remote) {
+    const tierStore = await startTier({ ...config, remote: config.remote });
+    return { store: tierStore, tierStore };
+  }
+  const store = openStore({ storage: config.storage, limits: config.eviction, capacity: config.capacity });
+  return { store, tierStore: null };
+}
+
+/** Listen on the configured address; an address in use is one line naming the setting (exit 2). */
+async function listenOrExplain(
+  grpc: GrpcServer,
+  config: CacheConfig,
+  key: string,
+  store: Store,
+): Promise<number> {
+  try {
+    return await grpc.listen(config.listen.host, config.listen.port);
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw listenError(err, key, formatHostPort(config.listen));
+  }
 }
 
 /** Join the cluster; the replica that owns the tier's garbage collection runs it. */
