@@ -117,10 +117,14 @@ export class BlobCache {
     return true;
   }
 
-  /** Forget every blob whose name starts with `prefix` (after a delete). */
-  forget(prefix: string): void {
+  /** Forget every blob whose name starts with `prefix` (after a delete); resolves once its files are gone. */
+  async forget(prefix: string): Promise<void> {
     for (const blob of [...this.#memory.keys()]) if (blob.startsWith(prefix)) this.#dropMemory(blob);
-    for (const blob of [...this.#files.keys()]) if (blob.startsWith(prefix)) this.#dropFile(blob);
+    const removals = [];
+    for (const blob of [...this.#files.keys()]) {
+      if (blob.startsWith(prefix)) removals.push(this.#dropFile(blob));
+    }
+    await Promise.all(removals);
   }
 
   /** Bytes and entries held. */
@@ -195,13 +199,13 @@ export class BlobCache {
     }
   }
 
-  #dropFile(blob: string): void {
+  #dropFile(blob: string): Promise<void> {
     const entry = this.#files.get(blob);
-    if (!entry) return;
+    if (!entry) return Promise.resolve();
     this.#files.delete(blob);
     this.#fileLru.remove(blob);
     // An open reader keeps the inode; a later open finds nothing and the get fetches again.
-    Deno.remove(entry.path).catch(() => {});
+    return Deno.remove(entry.path).catch(() => {});
   }
 
   #trimMemory(): void {

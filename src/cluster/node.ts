@@ -12,6 +12,7 @@ import type { CacheConfig, ClusterConfig, RemoteConfig } from "../config/mod.ts"
 import { CacheError } from "../errors.ts";
 import { EtcdClient } from "./etcd.ts";
 import { type Member, Membership } from "./membership.ts";
+import { Peers } from "./peers.ts";
 import { owner } from "./rendezvous.ts";
 import { resolveCredentials } from "../tier/credentials.ts";
 import { S3Bucket } from "../tier/s3.ts";
@@ -55,7 +56,17 @@ export function tierStartupError(err: unknown, remote: RemoteConfig): unknown {
 
 /** A replica's place in the cluster. */
 export class ClusterMember {
-  private constructor(readonly membership: Membership, readonly config: ClusterConfig) {}
+  /** Connections to the other members. */
+  readonly peers: Peers;
+
+  private constructor(readonly membership: Membership, readonly config: ClusterConfig) {
+    this.peers = new Peers(config.id, () => membership.members);
+  }
+
+  /** After each delete in `store`, tell the other members to drop their copies of what it deleted. */
+  tellPeersAfterDeletes(store: TierStore): void {
+    store.afterDelete = (sel) => this.peers.forget(sel);
+  }
 
   /** Register in etcd and start watching the other members. */
   static async join(cluster: ClusterConfig): Promise<ClusterMember> {
@@ -103,5 +114,6 @@ export class ClusterMember {
   async leave(): Promise<void> {
     await this.membership.leave().catch(() => {});
     await this.membership.close().catch(() => {});
+    await this.peers.close();
   }
 }

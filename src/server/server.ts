@@ -14,6 +14,7 @@ import { statusName } from "../errors.ts";
 import { Authenticator } from "../auth/auth.ts";
 import { Ops } from "../ops/mod.ts";
 import { ClusterMember, startTier, tierStartupError } from "../cluster/node.ts";
+import { TierStore } from "../cluster/tier_store.ts";
 
 /** Largest object accepted: Arrow Binary offsets are 32-bit, so one value stays below 2 GiB. */
 export const MAX_OBJECT_BYTES = 2 ** 31 - 64;
@@ -84,6 +85,7 @@ export async function startServer(
       throw config.remote ? tierStartupError(err, config.remote) : err;
     });
     if (config.cluster) member = await ClusterMember.join(config.cluster);
+    if (member && store instanceof TierStore) member.tellPeersAfterDeletes(store);
   } catch (err) {
     await ops.shutdown();
     await grpc.close(0);

@@ -193,6 +193,12 @@ export class S3Bucket {
     conditions: PutConditions = {},
     signal?: AbortSignal,
   ): Promise<PutResult> {
+    if (body instanceof Uint8Array && body.buffer instanceof SharedArrayBuffer) {
+      // fetch refuses a view on a SharedArrayBuffer (the server receives uploads into one): copy a short
+      // body, read a long one as a stream, whose parts are copies.
+      if (body.length > this.partSize) body = streamOfBytes(body);
+      else body = body.slice();
+    }
     if (body instanceof Uint8Array) return await this.#putOnce(key, body, conditions, signal);
     const parts = new PartReader(body.getReader(), this.partSize);
     try {
@@ -353,6 +359,16 @@ export class S3Bucket {
 }
 
 /** Reads a byte stream in parts of exactly `size` bytes (the last may be shorter). */
+/** `data` as a one-chunk stream (a {@link PartReader} copies it into parts). */
+function streamOfBytes(data: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(data);
+      controller.close();
+    },
+  });
+}
+
 class PartReader {
   done = false;
   #pending: Uint8Array | undefined;
