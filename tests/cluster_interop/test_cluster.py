@@ -164,6 +164,31 @@ def test_refs_are_valid_on_every_replica(cluster, app):
 
 
 # --------------------------------------------------------------------------------------------------
+# Patch-only reads: a client's cached version is answered with the missing patches by every replica
+# --------------------------------------------------------------------------------------------------
+
+
+def test_patch_only_reads_across_replicas(cluster, flame, app):
+    from test_client_cache import _concat, _flm
+
+    ref = put_object(f"{app}/s", [0])
+    base = get_object(ref)  # flamepy caches it at version 1
+    r0, r1, r2 = cluster.replicas[:3]
+    assert fu.patch_opaque(r1.client, ref.key, _flm([1])).ref["version"] == 2
+    assert fu.patch_opaque(r2.client, ref.key, _flm([2, 3])).ref["version"] == 3
+    assert fu.patch_opaque(r0.client, ref.key, _flm([4])).ref["version"] == 4
+    for r in cluster.replicas:
+        p1 = fu.get_raw(r.client, f"{ref.key}:1")
+        assert [(v, k) for v, k, _ in p1.rows] == [(2, "patch"), (3, "patch"), (4, "patch")], r.name
+        fu.assert_read_schema(p1.schema)
+        assert [(v, k) for v, k, _ in fu.get_raw(r.client, f"{ref.key}:3").rows] == [(4, "patch")], r.name
+        assert fu.get_raw(r.client, f"{ref.key}:4").rows == [], r.name  # not modified
+    # flamepy (through the balancer) applies the patches to its cached base
+    assert get_object(ref, deserializer=_concat) == [0, 1, 2, 3, 4]
+    assert get_object(ref) is base
+
+
+# --------------------------------------------------------------------------------------------------
 # Versions: never the same one twice, whichever replicas the writers reach
 # --------------------------------------------------------------------------------------------------
 
