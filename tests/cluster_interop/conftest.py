@@ -146,7 +146,7 @@ def flame(cluster):
     return cluster
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def server(cluster):
     """The single-node tests' `server`: the cluster through the balancer."""
     return cluster
