@@ -132,5 +132,19 @@ if [ "${SKIP_INTEROP:-0}" != "1" ]; then
   [ "$rc" -ne 0 ] && status=1
 fi
 
+if [ "${SKIP_INTEROP:-0}" != "1" ]; then
+  echo "== pytest tests/cluster_interop (3 replicas behind HAProxy on etcd + SeaweedFS, flamepy 0.6.0)"
+  scripts/cluster_interop.sh 2>&1 | tee "$logs/cluster.txt"
+  rc=${PIPESTATUS[0]}
+  line="$(grep -E '[0-9]+ (passed|failed)' "$logs/cluster.txt" | tail -n 1)"
+  p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
+  f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
+  e=$(echo "$line" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+' || echo 0)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
+  if [ "$rc" -ne 0 ] && [ "${f:-0}" = 0 ] && [ "${e:-0}" = 0 ]; then failed=$((failed + 1)); fi
+  [ "$rc" -ne 0 ] && status=1
+  cleanup_leftovers
+fi
+
 echo "$passed passed, $failed failed"
 exit $status

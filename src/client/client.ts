@@ -256,6 +256,16 @@ export class FlameCacheClient {
     this.cache?.invalidateSelector(this.endpoint, keyOrPrefix);
   }
 
+  /**
+   * Any Flight DoAction: sends `type` with `body` and returns the body of every result. (The cache's own
+   * actions have methods; this reaches the others, e.g. the cluster's `FORGET`.)
+   */
+  async doAction(type: string, body: Uint8Array | string, opts?: RequestOptions): Promise<Uint8Array[]> {
+    const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
+    const results = await this.collect("DoAction", encodeAction(type, bytes), opts);
+    return results.map(decodeResult);
+  }
+
   /** One DoGet `key:<from>`; returns the decoded reply. */
   private async fetch(key: string, from: number, opts?: RequestOptions): Promise<GetReply> {
     const call = await this.start("DoGet", [[encodeTicket(`${key}:${from}`)]], opts);

@@ -125,10 +125,14 @@ export class BlobCache {
     return true;
   }
 
-  /** Forget every blob whose name starts with `prefix` (after a delete). */
-  forget(prefix: string): void {
+  /** Forget every blob whose name starts with `prefix` (after a delete); resolves once its files are gone. */
+  async forget(prefix: string): Promise<void> {
     for (const blob of [...this.#memory.keys()]) if (blob.startsWith(prefix)) this.#dropMemory(blob);
-    for (const blob of [...this.#files.keys()]) if (blob.startsWith(prefix)) this.#dropFile(blob);
+    const removals = [];
+    for (const blob of [...this.#files.keys()]) {
+      if (blob.startsWith(prefix)) removals.push(this.#dropFile(blob));
+    }
+    await Promise.all(removals);
   }
 
   /** Bytes and entries held. */

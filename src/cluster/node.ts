@@ -12,6 +12,7 @@ import type { CacheConfig, ClusterConfig, RemoteConfig } from "../config/mod.ts"
 import { CacheError } from "../errors.ts";
 import { EtcdClient } from "./etcd.ts";
 import { type Member, Membership } from "./membership.ts";
+import { Peers } from "./peers.ts";
 import { owner } from "./rendezvous.ts";
 import { openTier, type Tier } from "../tier/mod.ts";
 import { TierStore } from "./tier_store.ts";
@@ -59,8 +60,17 @@ const GC_KEY = "_flame_cache/gc";
 /** A replica's place in the cluster. */
 export class ClusterMember {
   #gcTimer?: ReturnType<typeof setInterval>;
+  /** Connections to the other members. */
+  readonly peers: Peers;
 
-  private constructor(readonly membership: Membership, readonly config: ClusterConfig) {}
+  private constructor(readonly membership: Membership, readonly config: ClusterConfig) {
+    this.peers = new Peers(config.id, () => membership.members);
+  }
+
+  /** After each delete in `store`, tell the other members to drop their copies of what it deleted. */
+  tellPeersAfterDeletes(store: TierStore): void {
+    store.afterDelete = (sel) => this.peers.forget(sel);
+  }
 
   /**
    * Collect the tier's orphaned blobs (uploads whose record write never happened: a crash or an outage
@@ -123,5 +133,6 @@ export class ClusterMember {
     clearInterval(this.#gcTimer);
     await this.membership.leave().catch(() => {});
     await this.membership.close().catch(() => {});
+    await this.peers.close();
   }
 }

@@ -45,6 +45,11 @@ const FILE_THRESHOLD = 4 * 1024 * 1024;
 /** A {@link Store} whose truth is the shared tier. */
 export class TierStore implements Store {
   readonly #cache: BlobCache;
+  /**
+   * Called after every delete, once the tier holds the tombstones: cluster wiring sets it to tell the
+   * other replicas to {@link TierStore.forgetCopies} their copies. It must not throw.
+   */
+  afterDelete?: (sel: KeySelector) => Promise<void>;
   #puts = 0;
   #patches = 0;
   #deletes = 0;
@@ -140,20 +145,33 @@ export class TierStore implements Store {
   }
 
   async list(sel: KeySelector): Promise<ObjectStat[]> {
-    if (sel.exact) {
-      const stat = await this.stat(sel.value);
-      return stat ? [stat] : [];
-    }
     const out: ObjectStat[] = [];
+    // A prefix also selects the key equal to it (a legacy two-part `session/object` key), as on one node.
+    if (sel.exact || sel.value.includes("/")) {
+      const stat = await this.stat(sel.value);
+      if (stat) out.push(stat);
+      if (sel.exact) return out;
+    }
     for await (const record of this.tier.list(sel.value)) if (record.base) out.push(statOfRecord(record));
     return out;
   }
 
   async delete(sel: KeySelector): Promise<number> {
-    const n = sel.exact ? Number(await this.tier.delete(sel.value)) : await this.tier.deletePrefix(sel.value);
-    this.#cache.forget(`data/${sel.value}/`);
+    let n = 0;
+    // A prefix also selects the key equal to it (a legacy two-part `session/object` key), as on one node.
+    if (sel.exact || sel.value.includes("/")) n += Number(await this.tier.delete(sel.value));
+    if (!sel.exact) n += await this.tier.deletePrefix(sel.value);
+    await this.forgetCopies(sel);
     this.#deletes++;
+    // The other replicas may hold copies too: they are told, best effort (their copies are unreachable
+    // anyway once the records are tombstones; this frees their memory and disk now).
+    await this.afterDelete?.(sel);
     return n;
+  }
+
+  /** Drop the local copies of the blobs of what `sel` selects (after a delete here or on a peer). */
+  async forgetCopies(sel: KeySelector): Promise<void> {
+    await this.#cache.forget(`data/${sel.value}/`);
   }
 
   usage(): Promise<StoreUsage> {

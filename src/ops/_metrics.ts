@@ -268,6 +268,16 @@ function renderStore(e: Exposition, u: NonNullable<OpsSnapshot["usage"]>): void 
   for (const [op, counter] of [["put", "puts"], ["patch", "patches"], ["delete", "deletes"]]) {
     e.sample(`${P}store_operations_total`, { op }, c[counter] ?? 0);
   }
+  if (c.tierFetchedBytes !== undefined) {
+    // Cluster mode (the shared tier is the store): hits_total / misses_total count reads of blobs served
+    // from this replica's local copy / fetched from the tier; this is how many bytes those fetches moved.
+    e.single(
+      `${P}tier_fetched_bytes_total`,
+      "counter",
+      "Cluster mode: bytes of blobs fetched from the shared tier into this replica's local copies.",
+      c.tierFetchedBytes,
+    );
+  }
   e.single(`${P}resident_objects`, "gauge", "Objects whose payload is held in memory.", u.residentObjects);
   e.single(`${P}resident_bytes`, "gauge", "Payload bytes held in memory.", u.residentBytes);
   e.single(`${P}objects`, "gauge", "Objects in the index (in memory or on disk).", u.objects);

@@ -151,10 +151,11 @@ async function listenOrExplain(
   }
 }
 
-/** Join the cluster; the replica that owns the tier's garbage collection runs it. */
+/** Join the cluster: deletes reach the peers' local copies; the owner of the tier's garbage collection runs it. */
 async function joinCluster(cluster: ClusterConfig, store: TierStore | null): Promise<ClusterMember> {
   const member = await ClusterMember.join(cluster);
   if (store) {
+    member.tellPeersAfterDeletes(store);
     member.startGarbageCollection(store, (n) => log("info", "tier garbage collected", { blobs: n }));
   }
   return member;

@@ -61,6 +61,12 @@ const ACTIONS: [string, string][] = [
   ["UPDATE", "Seed protocol: replace '<key>:<base64 data>'; answers JSON metadata"],
 ];
 
+/** Listed in cluster mode only (the store keeps local copies of shared data). */
+const FORGET_ACTION: [string, string] = [
+  "FORGET",
+  "Cluster: drop this replica's local copies under a key or prefix (peers send it after a delete)",
+];
+
 const OK = new TextEncoder().encode("OK");
 
 /** Read the single request message of a unary or server-streaming call. */
@@ -164,6 +170,15 @@ export class FlightService {
         await call.send([encodeBytesMessage(OK)]);
         return;
       }
+      case "FORGET": {
+        // Cluster mode: a peer deleted these objects in the shared tier; drop this replica's copies.
+        if (!this.store.forgetCopies) break;
+        const selector = parseSelector(body);
+        authorizeApp(call.principal, appOf(selector.value), body);
+        await this.store.forgetCopies(selector);
+        await call.send([encodeBytesMessage(OK)]);
+        return;
+      }
       case "PUT":
       case "UPDATE": {
         const colon = body.indexOf(":");
@@ -186,9 +201,8 @@ export class FlightService {
         await call.send([encodeBytesMessage(meta)]);
         return;
       }
-      default:
-        throw invalidArgument(`Unknown action type: ${action.type}. Supported: DELETE, PUT, UPDATE.`);
     }
+    throw invalidArgument(`Unknown action type: ${action.type}. Supported: DELETE, PUT, UPDATE.`);
   }
 
   /**
@@ -229,7 +243,8 @@ export class FlightService {
 
   async listActions(call: FlightCall): Promise<void> {
     await single(call, "ListActions");
-    for (const [type, description] of ACTIONS) await call.send([encodeActionType(type, description)]);
+    const actions = this.store.forgetCopies ? [...ACTIONS, FORGET_ACTION] : ACTIONS;
+    for (const [type, description] of actions) await call.send([encodeActionType(type, description)]);
   }
 
   async getFlightInfo(call: FlightCall): Promise<void> {
@@ -257,7 +272,7 @@ export class FlightService {
 
   async listFlights(call: FlightCall): Promise<void> {
     const prefix = decodeUtf8(decodeBytesField(await single(call, "ListFlights"), 1, "Criteria"), "Criteria");
-    const stats = await this.store.list({ value: "", exact: false });
+    const stats = await this.store.list({ value: listScope(prefix), exact: false });
     const readSchema = encodeSchemaForFlight(READ_SCHEMA_HEADER);
     for (const stat of stats) {
       if (!stat.key.startsWith(prefix) || !mayAccess(call.principal, appOf(stat.key))) continue;
@@ -299,6 +314,21 @@ export class FlightService {
     }
     return new Uint8Array(0);
   }
+}
+
+/**
+ * What the store must list to cover a ListFlights prefix: its whole leading segments, at most
+ * `app/session` ("" for everything). A store whose listing costs a request per object (the shared tier)
+ * then reads only that app or session.
+ */
+function listScope(prefix: string): string {
+  const whole = prefix.split("/").slice(0, -1).slice(0, 2);
+  try {
+    for (const part of whole) checkPart(part, prefix);
+  } catch {
+    return ""; // not a key prefix: nothing can match it anyway, the filter decides
+  }
+  return whole.join("/");
 }
 
 /** Strict base64 (standard alphabet, padding optional). */

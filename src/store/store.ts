@@ -19,6 +19,11 @@ export interface Store {
   stat(key: string): Promise<ObjectStat | null>;
   list(sel: KeySelector): Promise<ObjectStat[]>;
   delete(sel: KeySelector): Promise<number>;
+  /**
+   * Cluster mode only: drop this replica's local copies of what `sel` selects (a peer deleted it in the
+   * shared tier). Stores without local copies of shared data leave it out.
+   */
+  forgetCopies?(sel: KeySelector): Promise<void>;
   usage(): Promise<StoreUsage>;
   close(): Promise<void>;
 }

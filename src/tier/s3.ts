@@ -168,7 +168,7 @@ export class S3Bucket {
       response = await this.#aws.fetch(this.#url(key, init.query), {
         method: init.method,
         headers: init.headers,
-        body: fetchableBody(init.body),
+        body: init.body as BodyInit | undefined,
         signal: controller.signal,
       });
     } catch (err) {
@@ -193,6 +193,12 @@ export class S3Bucket {
     conditions: PutConditions = {},
     signal?: AbortSignal,
   ): Promise<PutResult> {
+    if (body instanceof Uint8Array && body.buffer instanceof SharedArrayBuffer) {
+      // fetch refuses a view on a SharedArrayBuffer (the server receives uploads into one): copy a short
+      // body, read a long one as a stream, whose parts are copies.
+      if (body.length > this.partSize) body = streamOfBytes(body);
+      else body = body.slice();
+    }
     if (body instanceof Uint8Array) return await this.#putOnce(key, body, conditions, signal);
     const parts = new PartReader(body.getReader(), this.partSize);
     try {
@@ -365,6 +371,16 @@ export class S3Bucket {
   }
 }
 
+/** `data` as a one-chunk stream (a {@link PartReader} copies it into parts). */
+function streamOfBytes(data: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(data);
+      controller.close();
+    },
+  });
+}
+
 /** Reads a byte stream in parts of exactly `size` bytes (the last may be shorter). */
 class PartReader {
   done = false;
@@ -407,15 +423,6 @@ class PartReader {
 }
 
 /** A stream error while reading a body (connection dropped) becomes {@link TierUnavailableError}. */
-/**
- * `fetch` refuses views of SharedArrayBuffers, and the server receives payloads of 64 KiB or more into
- * them (so they cross to the store worker without copies): such a body is copied once into plain memory.
- */
-function fetchableBody(body: Uint8Array | string | undefined): BodyInit | undefined {
-  if (body instanceof Uint8Array && body.buffer instanceof SharedArrayBuffer) return new Uint8Array(body);
-  return body as BodyInit | undefined;
-}
-
 function mapStreamErrors(body: ReadableStream<Uint8Array>, key: string): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({

@@ -89,6 +89,20 @@ Deno.test({ name: "s3 bucket client against SeaweedFS", ignore }, async (t) => {
       }
     });
 
+    await t.step("views on a SharedArrayBuffer (the server's upload buffers) are stored intact", async () => {
+      for (const size of [1000, 8 * MIB + 5]) {
+        const shared = new Uint8Array(new SharedArrayBuffer(size + 16));
+        shared.set(randomBytes(size + 16));
+        const view = shared.subarray(16);
+        const put = await s3.put(`t/shared/${size}`, view);
+        assert.equal(put.size, size);
+        const back = await s3.get(`t/shared/${size}`);
+        assert.equal(back.length, size);
+        assert.ok(back.every((b, i) => b === view[i]), `bytes of ${size}`);
+        assert.equal(/-\d+"?$/.test(put.etag), size > 8 * MIB, `${size}: multipart only above the part size`);
+      }
+    });
+
     await t.step("a failing stream aborts the upload and stores nothing", async () => {
       let sent = 0;
       const failing = new ReadableStream<Uint8Array>({

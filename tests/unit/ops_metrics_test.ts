@@ -91,6 +91,13 @@ Deno.test("renderMetrics: families, HELP/TYPE before samples, store gauges, labe
   assert.match(text, /^flame_cache_store_operations_total\{op="delete"\} 0$/m);
   assert.match(text, /^flame_cache_up 1$/m);
   assert.ok(!text.includes("flame_cache_max_objects"), "unlimited max_objects is left out");
+  assert.ok(!text.includes("flame_cache_tier_fetched_bytes_total"), "tier bytes only in cluster mode");
+  const tiered = snapshot();
+  tiered.usage!.counters = { hits: 3, misses: 1, tierFetchedBytes: 32 << 20 };
+  const tieredText = renderMetrics(tiered, new CallMetrics());
+  assert.match(tieredText, /^# TYPE flame_cache_tier_fetched_bytes_total counter$/m);
+  assert.match(tieredText, /^flame_cache_tier_fetched_bytes_total 33554432$/m);
+  assert.match(tieredText, /^flame_cache_misses_total 1$/m);
   // While the store is not open, store families are absent and up is 0.
   const starting = renderMetrics(snapshot({ usage: null, stored: null, serving: false }), new CallMetrics());
   assert.ok(!starting.includes("flame_cache_hits_total"));
