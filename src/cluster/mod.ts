@@ -34,5 +34,5 @@ export type { EtcdClientOptions, KeyValue, WatchBatch, WatchEvent } from "./etcd
 export { Membership, membersPrefix } from "./membership.ts";
 export type { Member, MembershipEvent, MembershipOptions } from "./membership.ts";
 export { owner, ranked, weight } from "./rendezvous.ts";
-export { ClusterMember, openRemote, startTier, tierStartupError } from "./node.ts";
+export { ClusterMember, openRemote, peerCredentials, startTier, tierStartupError } from "./node.ts";
 export { TierStore, type TierStoreOptions } from "./tier_store.ts";

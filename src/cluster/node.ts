@@ -12,7 +12,7 @@ import type { CacheConfig, ClusterConfig, RemoteConfig } from "../config/mod.ts"
 import { CacheError } from "../errors.ts";
 import { EtcdClient } from "./etcd.ts";
 import { type Member, Membership } from "./membership.ts";
-import { Peers } from "./peers.ts";
+import { type PeerCredentials, Peers } from "./peers.ts";
 import { owner } from "./rendezvous.ts";
 import { openTier, type Tier } from "../tier/mod.ts";
 import { TierStore } from "./tier_store.ts";
@@ -63,8 +63,12 @@ export class ClusterMember {
   /** Connections to the other members. */
   readonly peers: Peers;
 
-  private constructor(readonly membership: Membership, readonly config: ClusterConfig) {
-    this.peers = new Peers(config.id, () => membership.members);
+  private constructor(
+    readonly membership: Membership,
+    readonly config: ClusterConfig,
+    credentials: PeerCredentials,
+  ) {
+    this.peers = new Peers(config.id, () => membership.members, credentials);
   }
 
   /** After each delete in `store`, tell the other members to drop their copies of what it deleted. */
@@ -89,7 +93,7 @@ export class ClusterMember {
   }
 
   /** Register in etcd and start watching the other members. */
-  static async join(cluster: ClusterConfig): Promise<ClusterMember> {
+  static async join(cluster: ClusterConfig, credentials: PeerCredentials = {}): Promise<ClusterMember> {
     const client = new EtcdClient({ endpoints: cluster.etcd });
     try {
       const membership = await Membership.join({
@@ -99,7 +103,7 @@ export class ClusterMember {
         endpoint: cluster.advertise,
         ttlSeconds: cluster.leaseTtlSeconds,
       });
-      return new ClusterMember(membership, cluster);
+      return new ClusterMember(membership, cluster, credentials);
     } catch (err) {
       throw new ConfigError(
         "cache.cluster.etcd",
@@ -135,4 +139,21 @@ export class ClusterMember {
     await this.membership.close().catch(() => {});
     await this.peers.close();
   }
+}
+
+/**
+ * What this replica presents to its peers, from its own configuration (the replicas share one): a token
+ * that may touch every app when auth is on, and its TLS material (its CA, and its certificate as the
+ * client certificate for mutual TLS).
+ */
+export function peerCredentials(config: CacheConfig): PeerCredentials {
+  const token = config.auth?.tokens.find((t) => t.apps === undefined)?.token;
+  const tls = config.tls
+    ? {
+      ca: config.tls.caFile ? Deno.readFileSync(config.tls.caFile) : undefined,
+      cert: Deno.readFileSync(config.tls.certFile),
+      key: Deno.readFileSync(config.tls.keyFile),
+    }
+    : undefined;
+  return { token, tls };
 }

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { FlameCacheClient } from "../client/client.ts";
+import { FlameCacheClient, type TlsOptions } from "../client/mod.ts";
 import type { KeySelector } from "../store/types.ts";
 import { log } from "../log.ts";
 import type { Member } from "./membership.ts";
@@ -23,6 +23,14 @@ export function selectorText(sel: KeySelector): string {
 }
 
 /** Flight connections to the other live members, opened on first use and dropped when they fail. */
+/** How a replica authenticates to its peers (they share its configuration). */
+export interface PeerCredentials {
+  /** A bearer token valid for every app (auth on). */
+  token?: string;
+  /** The CA that signed the peers' certificates, and this replica's own certificate for mutual TLS. */
+  tls?: TlsOptions;
+}
+
 export class Peers {
   readonly #clients = new Map<string, Promise<FlameCacheClient>>();
 
@@ -30,7 +38,11 @@ export class Peers {
    * @param self this replica's id (never messaged)
    * @param members the live members now (from membership)
    */
-  constructor(private readonly self: string, private readonly members: () => Member[]) {}
+  constructor(
+    private readonly self: string,
+    private readonly members: () => Member[],
+    private readonly credentials: PeerCredentials = {},
+  ) {}
 
   /** Tell every other live member to drop its local copies under `sel`; resolves when all answered or failed. */
   async forget(sel: KeySelector): Promise<void> {
@@ -63,7 +75,12 @@ export class Peers {
   #client(endpoint: string): Promise<FlameCacheClient> {
     let client = this.#clients.get(endpoint);
     if (!client) {
-      client = FlameCacheClient.connect(endpoint, { cache: false, connectTimeoutMs: FORGET_TIMEOUT_MS });
+      client = FlameCacheClient.connect(endpoint, {
+        cache: false,
+        connectTimeoutMs: FORGET_TIMEOUT_MS,
+        token: this.credentials.token,
+        tls: this.credentials.tls,
+      });
       this.#clients.set(endpoint, client);
     }
     return client;

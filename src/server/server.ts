@@ -14,7 +14,13 @@ import { statusName } from "../errors.ts";
 import { Authenticator } from "../auth/auth.ts";
 import { Ops, sidePortGuard } from "../ops/mod.ts";
 import { checkStorageFolder, formatHostPort, listenError } from "./startup.ts";
-import { ClusterMember, startTier, tierStartupError, type TierStore } from "../cluster/mod.ts";
+import {
+  ClusterMember,
+  peerCredentials,
+  startTier,
+  tierStartupError,
+  type TierStore,
+} from "../cluster/mod.ts";
 
 /** Largest object accepted: Arrow Binary offsets are 32-bit, so one value stays below 2 GiB. */
 export const MAX_OBJECT_BYTES = 2 ** 31 - 64;
@@ -82,7 +88,7 @@ export async function startServer(
     summary = await store.open().catch((err) => {
       throw config.remote ? tierStartupError(err, config.remote) : err;
     });
-    if (config.cluster) member = await joinCluster(config.cluster, tierStore);
+    if (config.cluster) member = await joinCluster(config, config.cluster, tierStore);
   } catch (err) {
     await ops.shutdown();
     await grpc.close(0);
@@ -152,8 +158,12 @@ async function listenOrExplain(
 }
 
 /** Join the cluster: deletes reach the peers' local copies; the owner of the tier's garbage collection runs it. */
-async function joinCluster(cluster: ClusterConfig, store: TierStore | null): Promise<ClusterMember> {
-  const member = await ClusterMember.join(cluster);
+async function joinCluster(
+  config: CacheConfig,
+  cluster: ClusterConfig,
+  store: TierStore | null,
+): Promise<ClusterMember> {
+  const member = await ClusterMember.join(cluster, peerCredentials(config));
   if (store) {
     member.tellPeersAfterDeletes(store);
     member.startGarbageCollection(store, (n) => log("info", "tier garbage collected", { blobs: n }));

@@ -19,7 +19,24 @@ async function cachedFiles(storage: string): Promise<string[]> {
   return out;
 }
 
-Deno.test({ name: "a delete makes every live peer forget its local copies", ignore }, async () => {
+/** With auth on, the replicas share the configuration: peers present its unscoped token. */
+async function authConfig(): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/tokens`, "tok-admin admin\ntok-app1 worker app1\n");
+  await Deno.writeTextFile(`${dir}/cache.yaml`, `cache:\n  auth:\n    tokens_file: ${dir}/tokens\n`);
+  return `${dir}/cache.yaml`;
+}
+
+for (const auth of [false, true]) {
+  Deno.test({
+    name: `a delete makes every live peer forget its local copies${auth ? " (auth on)" : ""}`,
+    ignore,
+  }, () => forgetScenario(auth));
+}
+
+async function forgetScenario(auth: boolean): Promise<void> {
+  const config = auth ? ["--config", await authConfig()] : [];
+  const token = auth ? "tok-admin" : undefined;
   const etcd = await startEtcd();
   const weed = await startWeed();
   const dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];
@@ -29,6 +46,7 @@ Deno.test({ name: "a delete makes every live peer forget its local copies", igno
     for (const [i, dir] of dirs.entries()) {
       servers.push(
         await startServer([
+          ...config,
           "--storage",
           dir,
           "--cluster-etcd",
@@ -59,7 +77,7 @@ Deno.test({ name: "a delete makes every live peer forget its local copies", igno
       await new Promise((r) => setTimeout(r, 50));
     }
     const [a, b] = await Promise.all(
-      servers.map((s) => FlameCacheClient.connect(s.address, { cache: false })),
+      servers.map((s) => FlameCacheClient.connect(s.address, { cache: false, token })),
     );
     clients.push(a, b);
 
@@ -87,6 +105,8 @@ Deno.test({ name: "a delete makes every live peer forget its local copies", igno
     await a.deleteObjects("app/other");
     await assert.rejects(a.getObject(keep), NotFoundError);
     assert.match(servers[0].logs(), /"msg":"peer did not forget deleted objects".*"peer":"peer-1"/);
+    // Only the dead peer failed: with auth on, the live one accepted the replica's token.
+    assert.equal(servers[0].logs().match(/peer did not forget/g)?.length, 1, servers[0].logs());
   } finally {
     for (const c of clients) await c.close().catch(() => {});
     for (const s of servers) await s.stop();
@@ -94,4 +114,4 @@ Deno.test({ name: "a delete makes every live peer forget its local copies", igno
     await etcd.close();
     for (const d of dirs) await Deno.remove(d, { recursive: true }).catch(() => {});
   }
-});
+}
