@@ -19,6 +19,15 @@ import { Tier } from "../tier/tier.ts";
 import { TierStore } from "./tier_store.ts";
 import { TIER_CACHE_DIR } from "./blob_cache.ts";
 
+/**
+ * How long one tier request may go unanswered before the call fails with a retryable UNAVAILABLE. S3Bucket's
+ * own default (30 s) outlasts common client deadlines, and a stalled store is a real case: SeaweedFS accepts
+ * requests right after a restart and holds writes ~20 s (measured) until its volumes have registered, so
+ * clients saw DEADLINE_EXCEEDED instead. 10 s still carries the largest single request (an 8 MiB part) at
+ * under 1 MB/s.
+ */
+export const TIER_REQUEST_TIMEOUT_MS = 10_000;
+
 /** The tier-backed store of a replica. */
 export async function startTier(config: CacheConfig & { remote: RemoteConfig }): Promise<TierStore> {
   const remote = config.remote;
@@ -34,6 +43,7 @@ export async function startTier(config: CacheConfig & { remote: RemoteConfig }):
     region: remote.region,
     pathStyle: remote.pathStyle,
     credentials,
+    timeoutMs: TIER_REQUEST_TIMEOUT_MS,
   });
   const tier = new Tier({ bucket, prefix: remote.prefix });
   return new TierStore(
