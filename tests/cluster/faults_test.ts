@@ -18,6 +18,7 @@ import { LoadGenerator, type PhaseStats } from "./_load.ts";
 
 const ignore = !haveClusterTools();
 const LEASE_TTL_S = 3;
+const STEADY = "steady (no fault)";
 /** Load before the fault, and after the cluster is whole again. */
 const LOAD_BEFORE_MS = 1500;
 const LOAD_AFTER_MS = 2000;
@@ -76,6 +77,13 @@ function assertClean(stats: PhaseStats, keys: number): void {
   ].filter(([, n]) => n !== 0);
   assert.deepEqual(problems, [], `${stats.name}: ${JSON.stringify(problems)}\n${stats.examples.join("\n")}`);
   assert.ok(stats.ackedWrites > 0, `${stats.name}: the load acknowledged no write`);
+  if (stats.name === STEADY) {
+    assert.equal(
+      stats.unavailable,
+      0,
+      `without a fault nothing is UNAVAILABLE:\n${stats.unavailableExamples.join("\n")}`,
+    );
+  }
   assert.equal(stats.verifiedKeys, keys, `${stats.name}: not every key was read back`);
 }
 
@@ -127,7 +135,7 @@ Deno.test({ name: "cluster: faults under load lose no acknowledged write", ignor
     });
 
   try {
-    await fault("steady (no fault)", async () => {});
+    await fault(STEADY, async () => {});
 
     await fault("SIGKILL replica-1", async () => {
       await cluster.kill(1);
