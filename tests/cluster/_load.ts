@@ -22,6 +22,12 @@
  */
 import { CacheClientError, FlameCacheClient, type ObjectRef, Status } from "../../src/client/mod.ts";
 
+/**
+ * Default deadline of every call: above the server's worst case for a stalled tier (two 10 s tier requests),
+ * so such calls must come back UNAVAILABLE, not run into the deadline.
+ */
+export const CALL_DEADLINE_MS = 30_000;
+
 const KIB = 1024;
 const MIB = 1024 * KIB;
 
@@ -170,9 +176,7 @@ export class LoadGenerator {
       workers: 6,
       sessions: 3,
       seed: Math.floor(Math.random() * 2 ** 31),
-      // Above the server's worst case for a stalled tier (two 10 s tier requests): such calls must
-      // come back UNAVAILABLE, not run into the client's deadline.
-      timeoutMs: 30_000,
+      timeoutMs: CALL_DEADLINE_MS,
       largeShare: 0.03,
       backoffMs: 100,
       thinkMs: 20,
