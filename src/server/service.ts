@@ -117,14 +117,14 @@ export class FlightService {
       }
       if (upload.body.type !== "opaque") throw invalidArgument("Invalid PATCH: patches must be opaque");
       authorizeApp(call.principal, appOf(key), key);
-      stat = await this.store.patch(key, upload.body.data);
+      stat = await this.store.patch(key, upload.body.data, call.signal);
     } else {
       const d = upload.descriptor;
       if (d.path.length === 0) throw invalidArgument("key must be provided in descriptor path or command");
       const target = parsePutPath(d.path[0]);
       authorizeApp(call.principal, appOf(target.prefix), d.path[0]);
       const key = target.key ?? newObjectKey(target.prefix);
-      stat = await this.store.put(key, upload.body);
+      stat = await this.store.put(key, upload.body, call.signal);
     }
     if (logEnabled("debug")) log("debug", "put", { key: stat.key, version: stat.version, bytes: stat.size });
     await call.send([encodeBytesMessage(this.ref(stat))]);
@@ -167,7 +167,7 @@ export class FlightService {
           key = parseObjectKey(target);
         }
         const data = decodeBase64(body.slice(colon + 1));
-        const stat = await this.store.put(key, { type: "opaque", data } satisfies ObjectBody);
+        const stat = await this.store.put(key, { type: "opaque", data } satisfies ObjectBody, call.signal);
         const meta = encodeLegacyMetadata(
           { endpoint: this.options.endpoint, key, version: stat.version },
           stat.size,
