@@ -266,7 +266,7 @@ create_bucket() {
 write_haproxy_cfg() {
   local i servers=""
   for i in $(replica_indexes); do
-    servers+="  server replica-$i 127.0.0.1:$(replica_get "$i" PORT) check port $(replica_get "$i" HTTP) inter 500 fall 2 rise 1"$'\n'
+    servers+="  server replica-$i 127.0.0.1:$(replica_get "$i" PORT) check port $(replica_get "$i" HTTP) inter 500 fall 2 rise 1 on-marked-down shutdown-sessions"$'\n'
   done
   cat >"$dir/haproxy.cfg.tmp" <<EOF
 # Written by scripts/cluster.sh: a TCP balancer in front of the replicas, as a Kubernetes Service would be.
@@ -291,6 +291,9 @@ frontend flame_cache
 
 backend replicas
   # Connections are long-lived HTTP/2 channels: the replica with the fewest gets the next one.
+  # A replica the health check marks down (crashed, or frozen: SIGSTOP, a paused VM) has its connections cut
+  # (on-marked-down shutdown-sessions): clients see UNAVAILABLE within ~1.5 s and reconnect to a live one,
+  # instead of waiting on a frozen replica until their deadline.
   balance leastconn
   # Health: the replica's HTTP side port answers 200 on /healthz only while it serves (not while it starts or drains).
   option httpchk GET /healthz

@@ -18,6 +18,15 @@ import { openTier, type Tier } from "../tier/mod.ts";
 import { TierStore } from "./tier_store.ts";
 import { TIER_CACHE_DIR } from "./blob_cache.ts";
 
+/**
+ * How long one tier request may go unanswered before the call fails with a retryable UNAVAILABLE. S3Bucket's
+ * own default (30 s) outlasts common client deadlines, and a stalled store is a real case: SeaweedFS accepts
+ * requests right after a restart and holds writes ~20 s (measured) until its volumes have registered, so
+ * clients saw DEADLINE_EXCEEDED instead. 10 s still carries the largest single request (an 8 MiB part) at
+ * under 1 MB/s.
+ */
+export const TIER_REQUEST_TIMEOUT_MS = 10_000;
+
 /** The shared tier named by `remote`, with a description for logs (never the credentials). */
 export async function openRemote(remote: RemoteConfig): Promise<{ tier: Tier; describe: string }> {
   try {
@@ -28,6 +37,7 @@ export async function openRemote(remote: RemoteConfig): Promise<{ tier: Tier; de
       region: remote.region,
       pathStyle: remote.pathStyle,
       probe: false, // the store's open() probes, after the port listens
+      timeoutMs: TIER_REQUEST_TIMEOUT_MS,
     });
     return { tier, describe: `${remote.url} at ${remote.endpoint ?? "AWS"} (credentials: ${source})` };
   } catch (err) {

@@ -75,11 +75,11 @@ export class TierStore implements Store {
     return `shared tier ${this.describe}`;
   }
 
-  async put(key: string, body: ObjectBody | StagedPayload): Promise<ObjectStat> {
+  async put(key: string, body: ObjectBody | StagedPayload, signal?: AbortSignal): Promise<ObjectStat> {
     let record: VersionRecord;
     if (body.type === "staged") {
       const payload = await fileRangeStream(body.path, body.dataOffset, body.length, body.crc32);
-      record = await this.tier.put(key, payload, { kind: "opaque" });
+      record = await this.tier.put(key, payload, { kind: "opaque" }, signal);
       // Keeping a local copy is best-effort: the tier has the blob, so a full disk never fails the put.
       const kept = await this.#cache.keepFile(
         record.base!.blob,
@@ -91,19 +91,19 @@ export class TierStore implements Store {
         .catch(() => false);
       if (!kept) await Deno.remove(body.path).catch(() => {});
     } else if (body.type === "opaque") {
-      record = await this.tier.put(key, body.data, { kind: "opaque" });
+      record = await this.tier.put(key, body.data, { kind: "opaque" }, signal);
       this.#cache.keepBytes(record.base!.blob, body.data);
     } else {
       const blob = nativeBlob(body);
-      record = await this.tier.put(key, blob, { kind: "native", rows: body.rows });
+      record = await this.tier.put(key, blob, { kind: "native", rows: body.rows }, signal);
       this.#cache.keepBytes(record.base!.blob, blob);
     }
     this.#puts++;
     return statOfRecord(record);
   }
 
-  async patch(key: string, data: Uint8Array): Promise<ObjectStat> {
-    const record = await this.tier.patch(key, data);
+  async patch(key: string, data: Uint8Array, signal?: AbortSignal): Promise<ObjectStat> {
+    const record = await this.tier.patch(key, data, signal);
     this.#cache.keepBytes(record.patches[record.patches.length - 1].blob, data);
     this.#patches++;
     return statOfRecord(record);

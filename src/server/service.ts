@@ -137,14 +137,14 @@ export class FlightService {
       }
       if (upload.body.type !== "opaque") throw invalidArgument("Invalid PATCH: patches must be opaque");
       authorizeApp(call.principal, appOf(key), key);
-      return await this.store.patch(key, upload.body.data);
+      return await this.store.patch(key, upload.body.data, call.signal);
     }
     const d = upload.descriptor;
     if (d.path.length === 0) throw invalidArgument("key must be provided in descriptor path or command");
     const target = parsePutPath(d.path[0]);
     authorizeApp(call.principal, appOf(target.prefix), d.path[0]);
     const key = target.key ?? newObjectKey(target.prefix);
-    return await this.store.put(key, upload.body);
+    return await this.store.put(key, upload.body, call.signal);
   }
 
   async doGet(call: FlightCall): Promise<void> {
@@ -193,7 +193,7 @@ export class FlightService {
           key = parseObjectKey(target);
         }
         const data = decodeBase64(body.slice(colon + 1));
-        const stat = await this.store.put(key, { type: "opaque", data } satisfies ObjectBody);
+        const stat = await this.store.put(key, { type: "opaque", data } satisfies ObjectBody, call.signal);
         const meta = encodeLegacyMetadata(
           { endpoint: this.options.endpoint, key, version: stat.version },
           stat.size,

@@ -13,8 +13,13 @@ import type { KeySelector, ObjectBody, ObjectStat, StagedPayload, StoredObject }
 export interface Store {
   /** Rebuild the index; resolves with a summary line for the log. */
   open(): Promise<string>;
-  put(key: string, body: ObjectBody | StagedPayload): Promise<ObjectStat>;
-  patch(key: string, data: Uint8Array): Promise<ObjectStat>;
+  /**
+   * Store a new base. `signal` is the call's: a store that commits in several steps (the shared tier) does
+   * not commit once it is aborted, so a write its client gave up on cannot land after the client's next one.
+   */
+  put(key: string, body: ObjectBody | StagedPayload, signal?: AbortSignal): Promise<ObjectStat>;
+  /** Append a patch; `signal` as for {@link Store.put}. */
+  patch(key: string, data: Uint8Array, signal?: AbortSignal): Promise<ObjectStat>;
   get(key: string): Promise<StoredObject>;
   stat(key: string): Promise<ObjectStat | null>;
   list(sel: KeySelector): Promise<ObjectStat[]>;

@@ -51,6 +51,8 @@ export interface OpenTierOptions {
   env?: (name: string) => string | undefined;
   /** Probe the bucket before returning (default true). */
   probe?: boolean;
+  /** Time one request may go unanswered, in ms (S3Bucket's default when absent). */
+  timeoutMs?: number;
 }
 
 /**
@@ -68,6 +70,7 @@ export async function openTier(
     region: options.region,
     pathStyle: options.pathStyle,
     credentials,
+    timeoutMs: options.timeoutMs,
   });
   if (options.probe !== false) await bucket.probe();
   return { tier: new Tier({ bucket, prefix: options.prefix }), bucket, source: credentials.source };

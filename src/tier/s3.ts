@@ -168,7 +168,7 @@ export class S3Bucket {
       response = await this.#aws.fetch(this.#url(key, init.query), {
         method: init.method,
         headers: init.headers,
-        body: init.body as BodyInit | undefined,
+        body: fetchableBody(init.body),
         signal: controller.signal,
       });
     } catch (err) {
@@ -420,6 +420,15 @@ class PartReader {
     if (!this.done) this.reader.cancel().catch(() => {});
     this.reader.releaseLock();
   }
+}
+
+/**
+ * The body as fetch takes it. fetch refuses views on a SharedArrayBuffer, and the server's large payloads
+ * are exactly that (src/bytes.ts allocates them shareable, for the store worker): copy those once.
+ */
+function fetchableBody(body: Uint8Array | string | undefined): BodyInit | undefined {
+  if (body instanceof Uint8Array && body.buffer instanceof SharedArrayBuffer) return new Uint8Array(body);
+  return body as BodyInit | undefined;
 }
 
 /** A stream error while reading a body (connection dropped) becomes {@link TierUnavailableError}. */

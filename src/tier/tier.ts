@@ -362,12 +362,17 @@ export class Tier {
       try {
         read = attempt === 0 ? first : await this.#readRecord(key, signal);
         record = next(read?.record);
+        // The caller gave up (its call was cancelled or ran out of time): do not commit now, on top of writes
+        // it may have made since. Checked before every round, so a lost CAS does not retry for it either.
+        signal?.throwIfAborted();
       } catch (err) {
         await this.#deleteBlobs([blob]); // no record write was attempted: the blob is ours alone
         throw err;
       }
       try {
-        await this.#writeRecord(record, read?.etag, signal);
+        // Without the signal: a record write once sent runs to its end (bounded by the request timeout), so
+        // its outcome is known. Aborting it midway would leave an unknown outcome with the blob deleted below.
+        await this.#writeRecord(record, read?.etag);
       } catch (err) {
         if (err instanceof TierPreconditionError) {
           await backoff(attempt);

@@ -143,6 +143,56 @@ Deno.test({ name: "tier against SeaweedFS", ignore }, async (t) => {
       assert.equal(again.version, last.version + 1);
     });
 
+    await t.step(
+      "a caller that gave up does not commit; a record write once sent is not cut off",
+      async () => {
+        // A bucket that aborts the caller's signal at a chosen point of the version protocol.
+        let abortAt: "after blob" | "during record" = "after blob";
+        let controller = new AbortController();
+        class AbortingBucket extends S3Bucket {
+          override async put(...args: Parameters<S3Bucket["put"]>) {
+            const isRecord = args[0].includes("/meta/");
+            const done = super.put(...args);
+            if (isRecord && abortAt === "during record") queueMicrotask(() => controller.abort());
+            const result = await done;
+            if (!isRecord && abortAt === "after blob") controller.abort();
+            return result;
+          }
+        }
+        const aborting = new Tier({
+          bucket: new AbortingBucket({
+            endpoint: weed.s3Endpoint,
+            bucket: weed.bucket,
+            credentials: weed.credentials,
+          }),
+          prefix: "fc/",
+          retireDelayMs: 0,
+        });
+        const first = await tier.put("app/gaveup/a", enc.encode("one"), { kind: "opaque" });
+        // Aborted after its blob is stored: no new version, and the blob is gone.
+        await assert.rejects(
+          aborting.put("app/gaveup/a", enc.encode("two"), { kind: "opaque" }, controller.signal),
+        );
+        await assert.rejects(
+          aborting.patch("app/gaveup/a", enc.encode("+"), (controller = new AbortController()).signal),
+        );
+        assert.deepEqual((await tier.head("app/gaveup/a"))?.record, first);
+        assert.deepEqual(await listKeys(s3, "fc/data/app/gaveup/a/"), [`fc/${first.base!.blob}`]);
+        // Aborted while its record write is in flight: that write completes, and what it names is there.
+        abortAt = "during record";
+        controller = new AbortController();
+        const second = await aborting.put(
+          "app/gaveup/a",
+          enc.encode("three"),
+          { kind: "opaque" },
+          controller.signal,
+        );
+        assert.ok(controller.signal.aborted);
+        assert.equal(second.version, first.version + 1);
+        assert.deepEqual(await tier.readBlob(second.base!), enc.encode("three"));
+      },
+    );
+
     await t.step("list and prefix deletes cover whole segments only", async () => {
       for (const key of ["app2/s/x", "app2/s/y", "app2/sx/z", "app2/t/w", "app3/s/x"]) {
         await tier.put(key, enc.encode(key), { kind: "opaque" });
