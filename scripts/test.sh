@@ -33,7 +33,7 @@ fi
 # Stop what a dead test runner left: servers, and the etcd / SeaweedFS / HAProxy of test clusters.
 cleanup_leftovers() {
   pkill -KILL -f "$here/main.ts serve" 2>/dev/null || true
-  for d in "${TMPDIR:-/tmp}"/flame-cluster-test-* "${TMPDIR:-/tmp}"/flame-cluster.*; do
+  for d in "${TMPDIR:-/tmp}"/flame-cluster*; do
     [ -f "$d/cluster.env" ] && scripts/cluster.sh down --dir "$d" >/dev/null 2>&1
   done
   pkill -KILL -f "${TMPDIR:-/tmp}/flame-(etcd|weed)-" 2>/dev/null || true
