@@ -222,7 +222,10 @@ export class Membership {
       try {
         // A keep-alive answering TTL 0 means the lease is gone (expired while we were away): a new one.
         const ttl = this.#needRegister ? 0 : await this.#keepAliveOnce();
-        if (ttl === 0) await this.#register();
+        if (ttl === 0) {
+          await this.#register();
+          failing = true; // rebuild the watch too: events may have been missed while the lease was lost
+        }
         if (failing) this.#watchAbort.abort(); // etcd is back: rebuild the watch from a fresh list
         failing = false;
       } catch (err) {
