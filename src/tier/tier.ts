@@ -148,6 +148,30 @@ export class Tier {
     return body;
   }
 
+  /**
+   * A blob as a stream, checked as it flows: when the bytes end, their size and crc32 must match the
+   * record, else the stream fails with DATA_LOSS (so a forwarder never completes a call with wrong bytes).
+   */
+  async openVerified(ref: BlobRef, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const body = await this.openBlob(ref.blob, undefined, signal);
+    let crc = 0;
+    let size = 0;
+    return body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          crc = crc32(chunk, crc);
+          size += chunk.length;
+          controller.enqueue(chunk);
+        },
+        flush(controller) {
+          if (size !== ref.size || crc !== ref.crc32) {
+            controller.error(dataLoss(`tier blob ${ref.blob}: size or crc32 does not match its record`));
+          }
+        },
+      }),
+    );
+  }
+
   /** A blob's bytes, checked against the size and crc32 its record gives (DATA_LOSS when they differ). */
   async readBlob(ref: BlobRef, signal?: AbortSignal): Promise<Uint8Array> {
     const bytes = await this.#s3.get(this.layout.blobKey(ref.blob), undefined, signal);

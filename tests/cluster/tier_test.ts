@@ -123,9 +123,17 @@ Deno.test({ name: "tier against SeaweedFS", ignore }, async (t) => {
       assert.equal(rec.base?.size, data.length);
       const back = await tier.readBlob(rec.base!);
       assert.ok(back.length === data.length && back.every((b, i) => b === data[i]));
-      // Damage the stored blob: the read reports DATA_LOSS instead of wrong bytes.
-      await s3.put(`fc/${rec.base!.blob}`, data.subarray(0, 100));
+      let streamed = 0;
+      for await (const chunk of await tier.openVerified(rec.base!)) streamed += chunk.length;
+      assert.equal(streamed, data.length);
+      // Damage the stored blob: reads report DATA_LOSS instead of wrong bytes.
+      const damaged = data.slice(0, 100);
+      damaged[7] ^= 1;
+      await s3.put(`fc/${rec.base!.blob}`, damaged);
       assert.equal(await codeOf(tier.readBlob(rec.base!)), 15);
+      const small = { ...rec.base!, size: 100 }; // right size, wrong bytes: the crc32 catches it
+      assert.equal(await codeOf(tier.readBlob(small)), 15);
+      assert.equal(await codeOf(new Response(await tier.openVerified(small)).arrayBuffer()), 15);
     });
 
     await t.step("delete leaves a tombstone; versions never go backwards; blobs go", async () => {
