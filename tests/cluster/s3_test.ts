@@ -3,6 +3,7 @@
  * put/get/head/delete/list, ranges and streams, multipart streams, conditional puts, error mapping.
  */
 import assert from "node:assert/strict";
+import { crc32 } from "node:zlib";
 import { S3Bucket } from "../../src/tier/s3.ts";
 import {
   TierCredentialsError,
@@ -87,6 +88,41 @@ Deno.test({ name: "s3 bucket client against SeaweedFS", ignore }, async (t) => {
         const parts = Math.ceil(size / (8 * MIB));
         assert.equal(/-\d+"?$/.test(put.etag), size > 8 * MIB, `${size}: etag ${put.etag} (${parts} parts)`);
       }
+    });
+
+    await t.step("a 256 MiB stream uploads with bounded memory and reads back intact", async () => {
+      const total = 256 * MIB;
+      const chunk = new Uint8Array(MIB);
+      let made = 0;
+      let crcIn = 0;
+      const source = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (made >= total) return controller.close();
+          const next = chunk.map((_, i) => (made / MIB + i) & 0xff);
+          crcIn = crc32(next, crcIn);
+          controller.enqueue(next);
+          made += MIB;
+        },
+      }, { highWaterMark: 0 });
+      const before = Deno.memoryUsage().rss;
+      let peak = before;
+      const sampler = setInterval(() => (peak = Math.max(peak, Deno.memoryUsage().rss)), 20);
+      try {
+        const put = await s3.put("t/stream/256m", source);
+        assert.equal(put.size, total);
+      } finally {
+        clearInterval(sampler);
+      }
+      assert.ok(peak - before < 96 * MIB, `RSS grew by ${((peak - before) / MIB).toFixed(0)} MiB`);
+      let crcOut = 0;
+      let size = 0;
+      for await (const part of (await s3.getStream("t/stream/256m")).body) {
+        crcOut = crc32(part, crcOut);
+        size += part.length;
+      }
+      assert.equal(size, total);
+      assert.equal(crcOut, crcIn);
+      await s3.delete("t/stream/256m");
     });
 
     await t.step("a failing stream aborts the upload and stores nothing", async () => {
