@@ -301,7 +301,7 @@ export class S3Bucket {
     const size = Number(response.headers.get("content-length") ?? NaN);
     const etag = response.headers.get("etag") ?? "";
     const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-    return { body: mapStreamErrors(body, key), size, etag };
+    return { body: guardBody(body, key, this.#timeoutMs), size, etag };
   }
 
   /** Size, ETag and modification time of `key`, or undefined when it does not exist. */
@@ -406,17 +406,33 @@ class PartReader {
   }
 }
 
-/** A stream error while reading a body (connection dropped) becomes {@link TierUnavailableError}. */
-function mapStreamErrors(body: ReadableStream<Uint8Array>, key: string): ReadableStream<Uint8Array> {
+/**
+ * The body of a read, guarded: a stream error (connection dropped) or no bytes for `idleMs` (a stalled
+ * store) fails the stream with {@link TierUnavailableError} instead of erroring oddly or hanging forever.
+ */
+function guardBody(
+  body: ReadableStream<Uint8Array>,
+  key: string,
+  idleMs: number,
+): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<"stalled">((
+        resolve,
+      ) => (timer = setTimeout(() => resolve("stalled"), idleMs)));
       try {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
+        const result = await Promise.race([reader.read(), stalled]);
+        if (result === "stalled") {
+          reader.cancel().catch(() => {});
+          controller.error(new TierUnavailableError(`tier get ${key}: no data for ${idleMs} ms`));
+        } else if (result.done) controller.close();
+        else controller.enqueue(result.value);
       } catch (err) {
         controller.error(new TierUnavailableError(`tier get ${key}: read failed (${describe(err)})`));
+      } finally {
+        clearTimeout(timer);
       }
     },
     cancel(reason) {

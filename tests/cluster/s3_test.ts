@@ -199,6 +199,30 @@ Deno.test({ name: "s3 bucket client against SeaweedFS", ignore }, async (t) => {
       await rejectsWith(() => right.put("t/x", new Uint8Array(1)), TierCredentialsError);
     });
 
+    await t.step(
+      "a store frozen mid-read (SIGSTOP) fails the stream with UNAVAILABLE after the idle timeout",
+      async () => {
+        await s3.put("t/stall/obj", randomBytes(48 * MIB));
+        const impatient = bucketFor(weed, { timeoutMs: 1500 });
+        const { body } = await impatient.getStream("t/stall/obj");
+        const reader = body.getReader();
+        await reader.read();
+        weed.signal("SIGSTOP");
+        try {
+          const started = Date.now();
+          const err = await rejectsWith(async () => {
+            while (!(await reader.read()).done) { /* drain what the sockets hold */ }
+          }, TierUnavailableError);
+          assert.match(err.message, /no data for 1500 ms/);
+          assert.ok(Date.now() - started < 10_000);
+          await rejectsWith(() => impatient.head("t/stall/obj"), TierUnavailableError);
+        } finally {
+          weed.signal("SIGCONT");
+        }
+        assert.equal((await s3.head("t/stall/obj"))?.size, 48 * MIB);
+      },
+    );
+
     await t.step("nothing listening: unavailable, quickly", async () => {
       const down = new S3Bucket({
         endpoint: `http://127.0.0.1:${freePort()}`,

@@ -183,6 +183,8 @@ export interface EtcdService {
   dataDir: string;
   pid(): number | undefined;
   log(): string;
+  /** Send a signal (e.g. SIGSTOP / SIGCONT to freeze and resume it). */
+  signal(signal: Deno.Signal): void;
   /** Stop (SIGTERM) and start again on the same ports and data folder; waits until ready. */
   restart(options?: { downMs?: number }): Promise<void>;
   /** Stop without removing the data folder (for a later `start`). */
@@ -235,6 +237,7 @@ export async function startEtcd(options: { timeoutMs?: number } = {}): Promise<E
     dataDir: `${dir}/data`,
     pid: () => proc.pid,
     log: () => proc.log(),
+    signal: (signal) => proc.signal(signal),
     async restart({ downMs = 0 } = {}) {
       await proc.stop();
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
@@ -258,6 +261,8 @@ export interface WeedService {
   dataDir: string;
   pid(): number | undefined;
   log(): string;
+  /** Send a signal (e.g. SIGSTOP / SIGCONT to freeze and resume it). */
+  signal(signal: Deno.Signal): void;
   /** Stop (SIGTERM) and start again on the same ports and data folder; waits until S3 serves. */
   restart(options?: { downMs?: number }): Promise<void>;
   /** Stop without removing the data folder. */
@@ -350,6 +355,7 @@ export async function startWeed(options: { timeoutMs?: number } = {}): Promise<W
     dataDir: `${dir}/data`,
     pid: () => proc.pid,
     log: () => proc.log(),
+    signal: (signal) => proc.signal(signal),
     async restart({ downMs = 0 } = {}) {
       await proc.stop();
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
