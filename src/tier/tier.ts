@@ -353,17 +353,21 @@ export class Tier {
     // copy then fails its precondition against our own first copy. Our blob id is unique to this call, so
     // a record naming it (or our blob already retired) means our last attempt committed.
     let attempted: { record: VersionRecord; previous: VersionRecord | undefined } | undefined;
-    for (let attempt = 0; attempt < this.#casAttempts; attempt++) {
-      let read: RecordHead | undefined;
+    for (let attempt = 0;; attempt++) {
+      // Not reading the record (or our blob) now leaves our blob for gc: a previous attempt may have landed.
+      const read = attempt === 0 ? first : await this.#readRecord(key, signal);
+      if (attempted) {
+        const landed = read !== undefined && blobsOf(read.record).includes(blob);
+        if (landed || !(await this.#s3.head(this.layout.blobKey(blob), signal))) {
+          return this.#committed(attempted.previous, attempted.record);
+        }
+      }
+      if (attempt >= this.#casAttempts) {
+        await this.#deleteBlobs([blob]); // none of our attempts landed (checked above)
+        throw new TierUnavailableError(`tier commit ${key}: too much contention, try again`);
+      }
       let record: VersionRecord;
       try {
-        read = attempt === 0 ? first : await this.#readRecord(key, signal);
-        if (attempted) {
-          const landed = read !== undefined && blobsOf(read.record).includes(blob);
-          if (landed || !(await this.#s3.head(this.layout.blobKey(blob), signal))) {
-            return this.#committed(attempted.previous, attempted.record);
-          }
-        }
         record = next(read?.record);
       } catch (err) {
         await this.#deleteBlobs([blob]); // no record names it (checked above): the blob is ours alone
@@ -390,8 +394,6 @@ export class Tier {
       }
       return this.#committed(read?.record, record);
     }
-    await this.#deleteBlobs([blob]);
-    throw new TierUnavailableError(`tier commit ${key}: too much contention, try again`);
   }
 
   /** After a commit: schedule deletion of the blobs the previous record named and the new one does not. */
