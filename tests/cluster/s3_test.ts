@@ -90,17 +90,17 @@ Deno.test({ name: "s3 bucket client against SeaweedFS", ignore }, async (t) => {
       }
     });
 
-    await t.step("a 256 MiB stream uploads with bounded memory and reads back intact", async () => {
-      const total = 256 * MIB;
-      const chunk = new Uint8Array(MIB);
+    await t.step("a 384 MiB stream uploads with bounded memory and reads back intact", async () => {
+      const total = 384 * MIB;
+      const chunk = new Uint8Array(MIB); // reused: the uploader copies each chunk into its part buffer
       let made = 0;
       let crcIn = 0;
       const source = new ReadableStream<Uint8Array>({
         pull(controller) {
           if (made >= total) return controller.close();
-          const next = chunk.map((_, i) => (made / MIB + i) & 0xff);
-          crcIn = crc32(next, crcIn);
-          controller.enqueue(next);
+          chunk.fill(made / MIB);
+          crcIn = crc32(chunk, crcIn);
+          controller.enqueue(chunk);
           made += MIB;
         },
       }, { highWaterMark: 0 });
@@ -108,21 +108,23 @@ Deno.test({ name: "s3 bucket client against SeaweedFS", ignore }, async (t) => {
       let peak = before;
       const sampler = setInterval(() => (peak = Math.max(peak, Deno.memoryUsage().rss)), 20);
       try {
-        const put = await s3.put("t/stream/256m", source);
+        const put = await s3.put("t/stream/384m", source);
         assert.equal(put.size, total);
       } finally {
         clearInterval(sampler);
       }
-      assert.ok(peak - before < 96 * MIB, `RSS grew by ${((peak - before) / MIB).toFixed(0)} MiB`);
+      // Measured plateau: about +130 MiB whatever the size (parts in flight, fetch's body copies and
+      // garbage awaiting GC); buffering the stream would add its whole 384 MiB.
+      assert.ok(peak - before < 192 * MIB, `RSS grew by ${((peak - before) / MIB).toFixed(0)} MiB`);
       let crcOut = 0;
       let size = 0;
-      for await (const part of (await s3.getStream("t/stream/256m")).body) {
+      for await (const part of (await s3.getStream("t/stream/384m")).body) {
         crcOut = crc32(part, crcOut);
         size += part.length;
       }
       assert.equal(size, total);
       assert.equal(crcOut, crcIn);
-      await s3.delete("t/stream/256m");
+      await s3.delete("t/stream/384m");
     });
 
     await t.step("a failing stream aborts the upload and stores nothing", async () => {
