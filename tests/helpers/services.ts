@@ -324,6 +324,7 @@ export async function startWeed(options: { timeoutMs?: number } = {}): Promise<W
     const [master, volume, filer, s3, masterGrpc, volumeGrpc, filerGrpc, s3Grpc] = freePorts(8);
     const s3Endpoint = `http://127.0.0.1:${s3}`;
     const proc = new ServiceProcess("weed", WEED_BIN, [
+      "-logtostderr", // no glog files in $TMPDIR: the log is captured from stderr
       "server",
       `-dir=${dir}/data`,
       "-ip=127.0.0.1",
