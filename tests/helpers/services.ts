@@ -344,6 +344,8 @@ export async function startWeed(options: { timeoutMs?: number } = {}): Promise<W
       `-s3.port=${s3}`,
       `-s3.port.grpc=${s3Grpc}`,
       `-s3.config=${dir}/s3.json`,
+      `-filer.localSocket=${dir}/filer.sock`,
+      `-s3.localSocket=${dir}/s3.sock`,
       "-s3.port.iceberg=0", // optional catalog servers on fixed default ports: off
       "-s3.port.lance=0",
     ]);
@@ -369,9 +371,12 @@ export async function startWeed(options: { timeoutMs?: number } = {}): Promise<W
         return probe.ok;
       }, options.timeoutMs ?? 60_000);
     };
-    return { proc, s3Endpoint, start };
+    // SeaweedFS also opens gRPC unix sockets at fixed /tmp paths named by port; a killed server leaves them.
+    const sockets = [["master", masterGrpc], ["volume", volumeGrpc], ["filer", filerGrpc], ["s3", s3Grpc]]
+      .map(([role, port]) => `/tmp/seaweedfs-${role}-grpc-${port}.sock`);
+    return { proc, s3Endpoint, start, sockets };
   };
-  const { proc, s3Endpoint, start } = await withPortRetries(launch, async () => {
+  const { proc, s3Endpoint, start, sockets } = await withPortRetries(launch, async () => {
     await Deno.remove(`${dir}/data`, { recursive: true }).catch(() => {});
     await Deno.mkdir(`${dir}/data`);
   }).catch(async (err) => {
@@ -396,6 +401,7 @@ export async function startWeed(options: { timeoutMs?: number } = {}): Promise<W
     async close() {
       await proc.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+      for (const socket of sockets) await Deno.remove(socket).catch(() => {});
     },
   };
 }
