@@ -9,6 +9,9 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 logs="$(mktemp -d)"
+# This run's own temp folder: the clean-up below matches test services by their folders, so it can never
+# stop the services of another run on the same machine.
+export TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/flame-test-run.XXXXXX")"
 # Make sure the pinned Deno exists and is on PATH for every runner (the Python
 # interop fixtures start the server with `deno`), and keep Deno's cache where it
 # is even when a test fixture points HOME elsewhere.
@@ -19,7 +22,7 @@ fi
 export DENO_DIR="${DENO_DIR:-$HOME/.cache/deno}"
 # Plain output, so the summaries below can be read.
 export NO_COLOR=1
-trap 'rm -rf "$logs"' EXIT
+trap 'rm -rf "$logs" "$TMPDIR"' EXIT
 passed=0
 failed=0
 status=0

@@ -296,16 +296,20 @@ export class EtcdClient {
       },
     });
     let response: Response | undefined;
+    let detach = () => {};
     const failures: string[] = [];
     for (let attempt = 0; attempt < this.endpoints.length && !response; attempt++) {
       const index = (this.#current + attempt) % this.endpoints.length;
       try {
         // Only the connection is timed out; the stream itself lives until `signal` aborts.
-        const connect = AbortSignal.timeout(this.timeoutMs);
         const controller = new AbortController();
         const onAbort = () => controller.abort(signal.reason);
         signal.addEventListener("abort", onAbort, { once: true });
-        const timer = setTimeout(() => controller.abort(connect.reason), this.timeoutMs);
+        detach = () => signal.removeEventListener("abort", onAbort);
+        const timer = setTimeout(
+          () => controller.abort(new DOMException("watch connect timed out", "TimeoutError")),
+          this.timeoutMs,
+        );
         try {
           const r = await fetch(`${this.endpoints[index]}/v3/watch`, {
             method: "POST",
@@ -322,6 +326,7 @@ export class EtcdClient {
           this.#current = index;
         } finally {
           clearTimeout(timer);
+          if (!response) detach();
         }
       } catch (err) {
         if (signal.aborted) return;
@@ -355,6 +360,7 @@ export class EtcdClient {
       if (signal.aborted) return;
       throw new EtcdUnavailableError("etcd watch stream ended");
     } finally {
+      detach();
       reader.cancel().catch(() => {});
     }
   }

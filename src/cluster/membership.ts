@@ -214,15 +214,25 @@ export class Membership {
   async #keepAliveLoop(): Promise<void> {
     const interval = (this.ttlSeconds * 1000) / 3;
     let failing = false;
+    let reportedStale = false;
     while (!this.#closed) {
-      if (!this.#needRegister) await this.#sleep(failing ? Math.min(interval, 500) : interval);
+      // Lease loss seen by the watch re-registers at once; after a failure, retry at most every 500 ms.
+      const wait = failing ? Math.min(interval, 500) : this.#needRegister ? 0 : interval;
+      if (wait > 0) await this.#sleep(wait);
       if (this.#closed) return;
       const overdue = performance.now() - this.#freshUntil;
-      if (overdue >= 0) this.#emit({ type: "stale", overdueMs: overdue });
+      if (overdue < 0) reportedStale = false;
+      else if (!reportedStale) {
+        reportedStale = true; // once per episode, not on every retry
+        this.#emit({ type: "stale", overdueMs: overdue });
+      }
       try {
         // A keep-alive answering TTL 0 means the lease is gone (expired while we were away): a new one.
         const ttl = this.#needRegister ? 0 : await this.#keepAliveOnce();
-        if (ttl === 0) await this.#register();
+        if (ttl === 0) {
+          await this.#register();
+          failing = true; // rebuild the watch too: events may have been missed while the lease was lost
+        }
         if (failing) this.#watchAbort.abort(); // etcd is back: rebuild the watch from a fresh list
         failing = false;
       } catch (err) {

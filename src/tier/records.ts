@@ -114,12 +114,6 @@ export class Layout {
   keyOfBlob(blob: string): string {
     return blob.slice("data/".length, blob.lastIndexOf("/"));
   }
-
-  /** Creation time (ms) encoded in a blob name, or NaN. */
-  blobCreated(blob: string): number {
-    const id = blob.slice(blob.lastIndexOf("/") + 1);
-    return parseInt(id.slice(0, id.indexOf("-")), 36);
-  }
 }
 
 /** Parse and check a record read from the bucket; throws on a malformed one. */

@@ -14,8 +14,14 @@
  *   grows; a tombstone differs from its live record), so an ETag (an MD5 of the content) never comes back.
  * - delete: CAS the record into a tombstone (`deleted: true`, same version, no blobs), then delete the
  *   blobs. The tombstone keeps the version, so a re-created key continues from it.
- * - Blobs a record stops naming (replaced base, folded patches) are deleted `retireDelayMs` after the
- *   commit, so a reader that fetched the previous record a moment ago can still finish its read.
+ * - Blobs a record stops naming (replaced base, deleted object) are deleted `retireDelayMs` after the
+ *   commit, so a reader that fetched the previous record a moment ago can still finish its read, and only
+ *   if the record read at that moment does not name them.
+ * - Writes are idempotent per call: the blob id is unique to the call, so after a lost CAS round, a
+ *   record that already names our blob (or our blob already retired) means our previous attempt landed.
+ *   This matters because Deno's HTTP client transparently resends a request whose connection closed; the
+ *   resent copy of a write that did land answers 412, and without the check the patch would be applied
+ *   twice (found by the lost-answer test in `tests/cluster/tier_test.ts`).
  * - A blob whose CAS lost for good (patch of a missing key, patch limit, a definite rejection) is deleted at
  *   once. When the CAS outcome is unknown (connection lost mid-request), the record is read back: if it
  *   names our blob the call succeeded after all; otherwise the blob is left for {@link Tier.gc} (deleting it
@@ -83,7 +89,10 @@ export class Tier {
   readonly #casAttempts: number;
   readonly #retireDelayMs: number;
   readonly #concurrency: number;
-  readonly #retiring = new Map<number, { timer: ReturnType<typeof setTimeout>; blobs: string[] }>();
+  readonly #retiring = new Map<
+    number,
+    { timer: ReturnType<typeof setTimeout>; key: string; blobs: string[] }
+  >();
   #nextRetire = 0;
 
   constructor(options: TierOptions) {
@@ -196,6 +205,30 @@ export class Tier {
     return body;
   }
 
+  /**
+   * A blob as a stream, checked as it flows: when the bytes end, their size and crc32 must match the
+   * record, else the stream fails with DATA_LOSS (so a forwarder never completes a call with wrong bytes).
+   */
+  async openVerified(ref: BlobRef, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const body = await this.openBlob(ref.blob, undefined, signal);
+    let crc = 0;
+    let size = 0;
+    return body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          crc = crc32(chunk, crc);
+          size += chunk.length;
+          controller.enqueue(chunk);
+        },
+        flush(controller) {
+          if (size !== ref.size || crc !== ref.crc32) {
+            controller.error(dataLoss(`tier blob ${ref.blob}: size or crc32 does not match its record`));
+          }
+        },
+      }),
+    );
+  }
+
   /** A blob's bytes, checked against the size and crc32 its record gives (DATA_LOSS when they differ). */
   async readBlob(ref: BlobRef, signal?: AbortSignal): Promise<Uint8Array> {
     const bytes = await this.#s3.get(this.layout.blobKey(ref.blob), undefined, signal);
@@ -208,9 +241,16 @@ export class Tier {
   /** Delete one object: tombstone its record (CAS), then delete its blobs. Resolves true if it was live. */
   async delete(key: string, signal?: AbortSignal): Promise<boolean> {
     checkKey(key);
+    let lastLive: VersionRecord | undefined;
     for (let attempt = 0; attempt < this.#casAttempts; attempt++) {
       const read = await this.#readRecord(key, signal);
-      if (!read || read.record.deleted) return false;
+      if (!read || read.record.deleted) {
+        // A tombstone after our lost race may be our own (a transparently retried write answers 412):
+        // remove the blobs of the live record we saw either way; removal skips anything still named.
+        if (lastLive) await this.#retire(key, blobsOf(lastLive));
+        return false;
+      }
+      lastLive = read.record;
       const tombstone: VersionRecord = {
         key,
         version: read.record.version,
@@ -228,7 +268,7 @@ export class Tier {
         }
         throw err;
       }
-      await this.#deleteBlobs(blobsOf(read.record));
+      await this.#retire(key, blobsOf(read.record));
       return true;
     }
     throw new TierUnavailableError(`tier delete ${key}: too much contention, try again`);
@@ -298,7 +338,7 @@ export class Tier {
     const pending = [...this.#retiring.values()];
     this.#retiring.clear();
     for (const { timer } of pending) clearTimeout(timer);
-    await this.#deleteBlobs(pending.flatMap((p) => p.blobs));
+    await Promise.all(pending.map((p) => this.#removeUnnamed(p.key, p.blobs)));
   }
 
   // --- internals -----------------------------------------------------------------------------------
@@ -356,17 +396,32 @@ export class Tier {
     signal: AbortSignal | undefined,
     next: (current: VersionRecord | undefined) => VersionRecord,
   ): Promise<VersionRecord> {
-    for (let attempt = 0; attempt < this.#casAttempts; attempt++) {
-      let read: RecordHead | undefined;
+    // The last record we tried to write and the one it replaced. A write can land even though we saw a
+    // 412: the HTTP client may transparently resend a request whose connection dropped, and the resent
+    // copy then fails its precondition against our own first copy. Our blob id is unique to this call, so
+    // a record naming it (or our blob already retired) means our last attempt committed.
+    let attempted: { record: VersionRecord; previous: VersionRecord | undefined } | undefined;
+    for (let attempt = 0;; attempt++) {
+      // Not reading the record (or our blob) now leaves our blob for gc: a previous attempt may have landed.
+      const read = attempt === 0 ? first : await this.#readRecord(key, signal);
+      if (attempted) {
+        const landed = read !== undefined && blobsOf(read.record).includes(blob);
+        if (landed || !(await this.#s3.head(this.layout.blobKey(blob), signal))) {
+          return this.#committed(attempted.previous, attempted.record);
+        }
+      }
+      if (attempt >= this.#casAttempts) {
+        await this.#deleteBlobs([blob]); // none of our attempts landed (checked above)
+        throw new TierUnavailableError(`tier commit ${key}: too much contention, try again`);
+      }
       let record: VersionRecord;
       try {
-        read = attempt === 0 ? first : await this.#readRecord(key, signal);
         record = next(read?.record);
         // The caller gave up (its call was cancelled or ran out of time): do not commit now, on top of writes
         // it may have made since. Checked before every round, so a lost CAS does not retry for it either.
         signal?.throwIfAborted();
       } catch (err) {
-        await this.#deleteBlobs([blob]); // no record write was attempted: the blob is ours alone
+        await this.#deleteBlobs([blob]); // no record names it (checked above): the blob is ours alone
         throw err;
       }
       try {
@@ -375,15 +430,16 @@ export class Tier {
         await this.#writeRecord(record, read?.etag);
       } catch (err) {
         if (err instanceof TierPreconditionError) {
+          attempted = { record, previous: read?.record };
           await backoff(attempt);
           continue;
         }
         if (err instanceof TierUnavailableError) {
-          // Unknown outcome: the write may have landed. Read back to find out.
+          // Unknown outcome: the write may have landed. Read back to find out. Our blob id is unique to
+          // this call, so a record naming it means our write (exactly `record`) committed, even if later
+          // writers have moved the record on since.
           const landed = await this.#readRecord(key, signal).catch(() => undefined);
-          if (landed && blobsOf(landed.record).includes(blob)) {
-            return this.#committed(read?.record, landed.record);
-          }
+          if (landed && blobsOf(landed.record).includes(blob)) return this.#committed(read?.record, record);
           throw err; // our blob stays for gc: a write still in flight may yet name it
         }
         await this.#deleteBlobs([blob]);
@@ -391,8 +447,6 @@ export class Tier {
       }
       return this.#committed(read?.record, record);
     }
-    await this.#deleteBlobs([blob]);
-    throw new TierUnavailableError(`tier commit ${key}: too much contention, try again`);
   }
 
   /** After a commit: schedule deletion of the blobs the previous record named and the new one does not. */
@@ -400,23 +454,39 @@ export class Tier {
     if (previous) {
       const kept = new Set(blobsOf(record));
       const retired = blobsOf(previous).filter((b) => !kept.has(b));
-      if (retired.length) this.#retire(retired);
+      if (retired.length) this.#retire(record.key, retired).catch(() => {});
     }
     return record;
   }
 
-  #retire(blobs: string[]): void {
-    if (this.#retireDelayMs <= 0) {
-      this.#deleteBlobs(blobs).catch(() => {});
-      return;
-    }
+  /** Remove blobs of `key` a record stopped naming: after `retireDelayMs`, or now when that is 0. */
+  #retire(key: string, blobs: string[]): Promise<void> {
+    if (blobs.length === 0) return Promise.resolve();
+    if (this.#retireDelayMs <= 0) return this.#removeUnnamed(key, blobs);
     const id = this.#nextRetire++;
     const timer = setTimeout(() => {
       this.#retiring.delete(id);
-      this.#deleteBlobs(blobs).catch(() => {});
+      this.#removeUnnamed(key, blobs).catch(() => {});
     }, this.#retireDelayMs);
     Deno.unrefTimer(timer);
-    this.#retiring.set(id, { timer, blobs });
+    this.#retiring.set(id, { timer, key, blobs });
+    return Promise.resolve();
+  }
+
+  /**
+   * Delete `blobs` of `key` except those the current record names. The check matters: a write whose
+   * first answer was lost may have been retried by the HTTP client and committed a record naming a blob
+   * another call meant to retire. When the record cannot be read, nothing is deleted (gc finds them).
+   */
+  async #removeUnnamed(key: string, blobs: string[]): Promise<void> {
+    let current: RecordHead | undefined;
+    try {
+      current = await this.#readRecord(key);
+    } catch {
+      return;
+    }
+    const named = new Set(current ? blobsOf(current.record) : []);
+    await this.#deleteBlobs(blobs.filter((b) => !named.has(b)));
   }
 
   /** Best-effort: a blob that stays behind is found by gc. */

@@ -17,6 +17,7 @@ import { resolveCredentials } from "../../src/tier/credentials.ts";
 import { CacheError } from "../../src/errors.ts";
 import { haveWeed, startWeed, type WeedService } from "../helpers/services.ts";
 import { rejectsWith } from "./rejects.ts";
+import { startDropProxy } from "./drop_proxy.ts";
 
 const ignore = !haveWeed();
 const MIB = 1 << 20;
@@ -123,9 +124,17 @@ Deno.test({ name: "tier against SeaweedFS", ignore }, async (t) => {
       assert.equal(rec.base?.size, data.length);
       const back = await tier.readBlob(rec.base!);
       assert.ok(back.length === data.length && back.every((b, i) => b === data[i]));
-      // Damage the stored blob: the read reports DATA_LOSS instead of wrong bytes.
-      await s3.put(`fc/${rec.base!.blob}`, data.subarray(0, 100));
+      let streamed = 0;
+      for await (const chunk of await tier.openVerified(rec.base!)) streamed += chunk.length;
+      assert.equal(streamed, data.length);
+      // Damage the stored blob: reads report DATA_LOSS instead of wrong bytes.
+      const damaged = data.slice(0, 100);
+      damaged[7] ^= 1;
+      await s3.put(`fc/${rec.base!.blob}`, damaged);
       assert.equal(await codeOf(tier.readBlob(rec.base!)), 15);
+      const small = { ...rec.base!, size: 100 }; // right size, wrong bytes: the crc32 catches it
+      assert.equal(await codeOf(tier.readBlob(small)), 15);
+      assert.equal(await codeOf(new Response(await tier.openVerified(small)).arrayBuffer()), 15);
     });
 
     await t.step("delete leaves a tombstone; versions never go backwards; blobs go", async () => {
@@ -320,6 +329,51 @@ Deno.test({ name: "tier against SeaweedFS", ignore }, async (t) => {
           "the record lists exactly the acknowledged patches after the last put",
         );
         for (const p of final.patches) await tier.readBlob(p);
+      },
+    );
+
+    await t.step(
+      "a record write whose answer is lost: success when it landed, UNAVAILABLE when not",
+      async () => {
+        const proxy = startDropProxy(weed.s3Endpoint);
+        try {
+          const lossy = new Tier({
+            bucket: new S3Bucket({
+              endpoint: proxy.endpoint,
+              bucket: weed.bucket,
+              credentials: weed.credentials,
+            }),
+            prefix: "fc/",
+            retireDelayMs: 0,
+          });
+          const key = "app/lossy/obj";
+          const first = await lossy.put(key, enc.encode("one"), { kind: "opaque" });
+          proxy.arm("reply"); // the write lands, its answer is lost
+          const landed = await lossy.patch(key, enc.encode("two"));
+          assert.equal(proxy.dropped(), 1);
+          assert.equal(landed.version, first.version + 1);
+          const head = (await tier.head(key))!.record;
+          assert.equal(head.version, landed.version, "the version the caller got is the committed one");
+          assert.equal(head.patches.at(-1)?.blob, landed.patches.at(-1)?.blob);
+          // The HTTP client may resend the dropped write, whose copy then answers 412: the patch must still
+          // be applied once, not again at a new version.
+          assert.equal(head.patches.length, 1, JSON.stringify(head.patches));
+          proxy.arm("request", 1000); // the write never reaches the store, however often it is sent
+          const err = await rejectsWith(() => lossy.patch(key, enc.encode("three")), TierUnavailableError);
+          proxy.disarm();
+          assert.ok(proxy.dropped() >= 2);
+          assert.equal(err.code, 14);
+          assert.deepEqual((await tier.head(key))!.record, head, "nothing changed");
+          // Its blob was left for gc (the write might still have been in flight): gc removes it.
+          assert.equal((await listKeys(s3, "fc/data/app/lossy/obj/")).length, 3);
+          await new Promise((r) => setTimeout(r, 1100));
+          assert.equal(await tier.gc(0, "app/lossy"), 1);
+          assert.equal((await listKeys(s3, "fc/data/app/lossy/obj/")).length, 2);
+          const next = await lossy.patch(key, enc.encode("four"));
+          assert.equal(next.version, head.version + 1);
+        } finally {
+          await proxy.close();
+        }
       },
     );
 

@@ -164,16 +164,40 @@ async function waitUntil(
   timeoutMs: number,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let exited = false;
-  proc.exited()?.then(() => (exited = true));
+  let exited: Deno.CommandStatus | undefined;
+  proc.exited()?.then((status) => (exited = status));
   while (Date.now() < deadline) {
-    if (exited) throw new Error(`${what} exited during start-up:\n${proc.log().slice(-4000)}`);
+    if (exited) {
+      const how = exited.signal ? `signal ${exited.signal}` : `code ${exited.code}`;
+      throw new Error(`${what} exited during start-up (${how}):\n${proc.log().slice(-4000)}`);
+    }
     try {
       if (await ready()) return;
     } catch { /* not yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${what} not ready after ${timeoutMs} ms:\n${proc.log().slice(-4000)}`);
+}
+
+/**
+ * Launch a service on fresh free ports, retrying (up to 3 times) when it dies at start-up because a port
+ * was taken between choosing it and binding it (other tests or helpers on the machine pick ports too).
+ */
+async function withPortRetries<T extends { proc: ServiceProcess; start: () => Promise<void> }>(
+  launch: () => T,
+  reset: () => Promise<void>,
+): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    const launched = launch();
+    try {
+      await launched.start();
+      return launched;
+    } catch (err) {
+      await launched.proc.kill();
+      if (attempt >= 3 || !/address already in use/i.test(launched.proc.log())) throw err;
+      await reset();
+    }
+  }
 }
 
 /** A running etcd on loopback. */
@@ -183,6 +207,8 @@ export interface EtcdService {
   dataDir: string;
   pid(): number | undefined;
   log(): string;
+  /** Send a signal (e.g. SIGSTOP / SIGCONT to freeze and resume it). */
+  signal(signal: Deno.Signal): void;
   /** Stop (SIGTERM) and start again on the same ports and data folder; waits until ready. */
   restart(options?: { downMs?: number }): Promise<void>;
   /** Stop without removing the data folder (for a later `start`). */
@@ -197,44 +223,47 @@ export interface EtcdService {
 export async function startEtcd(options: { timeoutMs?: number } = {}): Promise<EtcdService> {
   if (!ETCD_BIN) throw new Error("etcd binary not found");
   const dir = await Deno.makeTempDir({ prefix: "flame-etcd-" });
-  const [clientPort, peerPort] = freePorts(2);
-  const endpoint = `http://127.0.0.1:${clientPort}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
-  const proc = new ServiceProcess("etcd", ETCD_BIN, [
-    "--name=test",
-    `--data-dir=${dir}/data`,
-    `--listen-client-urls=${endpoint}`,
-    `--advertise-client-urls=${endpoint}`,
-    `--listen-peer-urls=${peer}`,
-    `--initial-advertise-peer-urls=${peer}`,
-    `--initial-cluster=test=${peer}`,
-    "--log-level=warn",
-    "--logger=zap",
-  ]);
-  const start = async () => {
-    proc.start();
-    await waitUntil("etcd", proc, async () => {
-      const r = await fetch(`${endpoint}/v3/maintenance/status`, {
-        method: "POST",
-        body: "{}",
-        signal: AbortSignal.timeout(1000),
-      });
-      await r.body?.cancel();
-      return r.ok;
-    }, options.timeoutMs ?? 20_000);
+  const launch = () => {
+    const [clientPort, peerPort] = freePorts(2);
+    const endpoint = `http://127.0.0.1:${clientPort}`;
+    const peer = `http://127.0.0.1:${peerPort}`;
+    const proc = new ServiceProcess("etcd", ETCD_BIN, [
+      "--name=test",
+      `--data-dir=${dir}/data`,
+      `--listen-client-urls=${endpoint}`,
+      `--advertise-client-urls=${endpoint}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=test=${peer}`,
+      "--log-level=warn",
+      "--logger=zap",
+    ]);
+    const start = async () => {
+      proc.start();
+      await waitUntil("etcd", proc, async () => {
+        const r = await fetch(`${endpoint}/v3/maintenance/status`, {
+          method: "POST",
+          body: "{}",
+          signal: AbortSignal.timeout(1000),
+        });
+        await r.body?.cancel();
+        return r.ok;
+      }, options.timeoutMs ?? 20_000);
+    };
+    return { proc, endpoint, start };
   };
-  try {
-    await start();
-  } catch (err) {
-    await proc.kill();
+  const { proc, endpoint, start } = await withPortRetries(launch, async () => {
+    await Deno.remove(`${dir}/data`, { recursive: true }).catch(() => {});
+  }).catch(async (err) => {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw err;
-  }
+  });
   return {
     endpoint,
     dataDir: `${dir}/data`,
     pid: () => proc.pid,
     log: () => proc.log(),
+    signal: (signal) => proc.signal(signal),
     async restart({ downMs = 0 } = {}) {
       await proc.stop();
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
@@ -258,6 +287,8 @@ export interface WeedService {
   dataDir: string;
   pid(): number | undefined;
   log(): string;
+  /** Send a signal (e.g. SIGSTOP / SIGCONT to freeze and resume it). */
+  signal(signal: Deno.Signal): void;
   /** Stop (SIGTERM) and start again on the same ports and data folder; waits until S3 serves. */
   restart(options?: { downMs?: number }): Promise<void>;
   /** Stop without removing the data folder. */
@@ -277,9 +308,6 @@ export async function startWeed(options: { timeoutMs?: number } = {}): Promise<W
   if (!WEED_BIN) throw new Error("SeaweedFS binary not found");
   const dir = await Deno.makeTempDir({ prefix: "flame-weed-" });
   await Deno.mkdir(`${dir}/data`);
-  const [master, volume, filer, s3] = freePorts(4);
-  // gRPC ports default to port+10000; choose them explicitly so parallel test runs cannot collide.
-  const [masterGrpc, volumeGrpc, filerGrpc, s3Grpc] = freePorts(4);
   const config = {
     identities: [{
       name: "flame-test",
@@ -288,61 +316,73 @@ export async function startWeed(options: { timeoutMs?: number } = {}): Promise<W
     }],
   };
   await Deno.writeTextFile(`${dir}/s3.json`, JSON.stringify(config));
-  const s3Endpoint = `http://127.0.0.1:${s3}`;
-  const proc = new ServiceProcess("weed", WEED_BIN, [
-    "server",
-    `-dir=${dir}/data`,
-    "-ip=127.0.0.1",
-    "-ip.bind=127.0.0.1",
-    "-master.telemetry=false",
-    `-master.port=${master}`,
-    `-master.port.grpc=${masterGrpc}`,
-    "-master.volumeSizeLimitMB=256",
-    "-master.electionTimeout=1s", // a restarted single master elects itself in ~1 s instead of ~15 s
-    `-volume.port=${volume}`,
-    `-volume.port.grpc=${volumeGrpc}`,
-    "-volume.max=20",
-    "-volume.preStopSeconds=0", // stop at once on SIGTERM (the default waits 10 s)
-    `-filer.port=${filer}`,
-    `-filer.port.grpc=${filerGrpc}`,
-    "-s3",
-    `-s3.port=${s3}`,
-    `-s3.port.grpc=${s3Grpc}`,
-    `-s3.config=${dir}/s3.json`,
-    "-s3.port.iceberg=0", // optional catalog servers on fixed default ports: off
-    "-s3.port.lance=0",
-  ]);
   const { AwsClient } = await import("aws4fetch");
   const aws = new AwsClient({ ...S3_TEST_CREDENTIALS, service: "s3", region: "us-east-1" });
-  const start = async () => {
-    proc.start();
-    // Ready when a signed bucket creation (or "already exists") succeeds: S3, filer and a volume are up.
-    await waitUntil("SeaweedFS", proc, async () => {
-      const r = await aws.fetch(`${s3Endpoint}/${S3_TEST_BUCKET}`, {
-        method: "PUT",
-        signal: AbortSignal.timeout(2000),
-      });
-      const body = await r.text();
-      if (!(r.ok || body.includes("BucketAlreadyOwnedByYou") || body.includes("BucketAlreadyExists"))) {
-        return false;
-      }
-      // A write must land too (the volume server may still be registering with the master).
-      const probe = await aws.fetch(`${s3Endpoint}/${S3_TEST_BUCKET}/.ready-probe`, {
-        method: "PUT",
-        body: "ok",
-        signal: AbortSignal.timeout(5000),
-      });
-      await probe.body?.cancel();
-      return probe.ok;
-    }, options.timeoutMs ?? 60_000);
+  const launch = () => {
+    // All eight ports from one call, so they are distinct; gRPC ports are explicit (the default port+10000
+    // could collide with another test's SeaweedFS).
+    const [master, volume, filer, s3, masterGrpc, volumeGrpc, filerGrpc, s3Grpc] = freePorts(8);
+    const s3Endpoint = `http://127.0.0.1:${s3}`;
+    const proc = new ServiceProcess("weed", WEED_BIN, [
+      "-logtostderr", // no glog files in $TMPDIR: the log is captured from stderr
+      "server",
+      `-dir=${dir}/data`,
+      "-ip=127.0.0.1",
+      "-ip.bind=127.0.0.1",
+      "-master.telemetry=false",
+      `-master.port=${master}`,
+      `-master.port.grpc=${masterGrpc}`,
+      "-master.volumeSizeLimitMB=256",
+      "-master.electionTimeout=1s", // a restarted single master elects itself in ~1 s instead of ~15 s
+      `-volume.port=${volume}`,
+      `-volume.port.grpc=${volumeGrpc}`,
+      "-volume.max=20",
+      "-volume.preStopSeconds=0", // stop at once on SIGTERM (the default waits 10 s)
+      `-filer.port=${filer}`,
+      `-filer.port.grpc=${filerGrpc}`,
+      "-s3",
+      `-s3.port=${s3}`,
+      `-s3.port.grpc=${s3Grpc}`,
+      `-s3.config=${dir}/s3.json`,
+      `-filer.localSocket=${dir}/filer.sock`,
+      `-s3.localSocket=${dir}/s3.sock`,
+      "-s3.port.iceberg=0", // optional catalog servers on fixed default ports: off
+      "-s3.port.lance=0",
+    ]);
+    const start = async () => {
+      proc.start();
+      // Ready when a signed bucket creation (or "already exists") succeeds and a write lands (the volume
+      // server may still be registering with the master).
+      await waitUntil("SeaweedFS", proc, async () => {
+        const r = await aws.fetch(`${s3Endpoint}/${S3_TEST_BUCKET}`, {
+          method: "PUT",
+          signal: AbortSignal.timeout(2000),
+        });
+        const body = await r.text();
+        if (!(r.ok || body.includes("BucketAlreadyOwnedByYou") || body.includes("BucketAlreadyExists"))) {
+          return false;
+        }
+        const probe = await aws.fetch(`${s3Endpoint}/${S3_TEST_BUCKET}/.ready-probe`, {
+          method: "PUT",
+          body: "ok",
+          signal: AbortSignal.timeout(5000),
+        });
+        await probe.body?.cancel();
+        return probe.ok;
+      }, options.timeoutMs ?? 60_000);
+    };
+    // SeaweedFS also opens gRPC unix sockets at fixed /tmp paths named by port; a killed server leaves them.
+    const sockets = [["master", masterGrpc], ["volume", volumeGrpc], ["filer", filerGrpc], ["s3", s3Grpc]]
+      .map(([role, port]) => `/tmp/seaweedfs-${role}-grpc-${port}.sock`);
+    return { proc, s3Endpoint, start, sockets };
   };
-  try {
-    await start();
-  } catch (err) {
-    await proc.kill();
+  const { proc, s3Endpoint, start, sockets } = await withPortRetries(launch, async () => {
+    await Deno.remove(`${dir}/data`, { recursive: true }).catch(() => {});
+    await Deno.mkdir(`${dir}/data`);
+  }).catch(async (err) => {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw err;
-  }
+  });
   return {
     s3Endpoint,
     bucket: S3_TEST_BUCKET,
@@ -350,6 +390,7 @@ export async function startWeed(options: { timeoutMs?: number } = {}): Promise<W
     dataDir: `${dir}/data`,
     pid: () => proc.pid,
     log: () => proc.log(),
+    signal: (signal) => proc.signal(signal),
     async restart({ downMs = 0 } = {}) {
       await proc.stop();
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
@@ -360,6 +401,7 @@ export async function startWeed(options: { timeoutMs?: number } = {}): Promise<W
     async close() {
       await proc.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+      for (const socket of sockets) await Deno.remove(socket).catch(() => {});
     },
   };
 }
