@@ -141,6 +141,8 @@ function offsets(c: Ctx, f: FieldInfo, len: number, width: number): void {
   take(c, f, "offsets", len === 0 ? 0 : (len + 1) * width, len);
 }
 
+// Long on purpose: one case per Arrow type, each a few bounds checks; a table of tiny functions would hide
+// that every case consumes its buffers in the order the IPC format lays them out.
 function checkField(c: Ctx, f: FieldInfo): NodeInfo {
   const i = c.node++;
   const node = c.batch.nodes[i];

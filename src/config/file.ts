@@ -50,7 +50,8 @@ const isSet = (v: unknown) => v !== undefined && v !== null;
 
 /**
  * Validate the `cache:` mapping and convert it to a layer. Unknown keys are accepted and reported in `warnings`.
- * YAML `null` (an empty value) means "not set".
+ * YAML `null` (an empty value) means "not set". Long on purpose: one short block per `cache.*` key, in the
+ * order the README documents them.
  *
  * @throws {ConfigError} naming the offending `cache.*` key
  */

@@ -12,6 +12,10 @@
  * writing ({@link ./writer.ts}), and the role ({@link ./server.ts}, {@link ./client.ts})
  * as a subclass that answers the hooks this class leaves abstract.
  *
+ * Size: ~490 lines, the role-neutral core of the connection: frame dispatch and the stream state machine
+ * (RFC 9113 §5.1, the h2spec rules) must be read as one; reading, writing, flow control, headers, settings and
+ * the two roles are already their own modules.
+ *
  * @module
  */
 import type { ByteChannel } from "./channel.ts";

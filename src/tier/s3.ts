@@ -32,6 +32,9 @@
  * - Error messages name the operation, the bucket key and the HTTP status / S3 error code only; S3 error
  *   bodies can echo the access key id, so they are never copied into messages.
  *
+ * Size: one client for one bucket (~500 lines): signing, conditional puts, multipart with bounded memory,
+ * guarded reads and listing share the request and error mapping, which is the part worth keeping in one place.
+ *
  * @module
  */
 import { AwsClient } from "aws4fetch";

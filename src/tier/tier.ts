@@ -32,6 +32,10 @@
  * `NOT_FOUND` (patch of a missing/deleted key, missing blob), `RESOURCE_EXHAUSTED` (patch limit),
  * `DATA_LOSS` (a malformed record, a blob whose size/crc32 does not match its record).
  *
+ * Size: one file on purpose (~560 lines): the version protocol's invariants (upload, CAS loop, read-back on
+ * an unknown outcome, retirement, tombstones, restore) hold only together, and splitting them would spread
+ * one proof over several files.
+ *
  * @module
  */
 import { crc32 } from "node:zlib";
