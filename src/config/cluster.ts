@@ -10,16 +10,12 @@
  * @module
  */
 
-import {
-  type EndpointSpec,
-  formatEndpoint,
-  interfaceAddress,
-  type Interfaces,
-  isUnspecifiedHost,
-} from "./endpoint.ts";
+import { formatEndpoint, interfaceAddress, type Interfaces, isUnspecifiedHost } from "./endpoint.ts";
 import { ConfigError, show } from "./errors.ts";
-import type { Sourced } from "./layer.ts";
-import type { HostPort } from "./types.ts";
+
+export type { ClusterConfig, ClusterSettings, RemoteConfig };
+import type { ClusterSettings, Sourced } from "./layer.ts";
+import type { ClusterConfig, HostPort, RemoteConfig } from "./types.ts";
 import {
   parseAdvertise,
   parseBool,
@@ -31,52 +27,6 @@ import {
   parseS3Url,
 } from "./cluster_values.ts";
 import type { FlagSpec } from "./flags.ts";
-
-/** Membership of this replica in a cluster (etcd v3). */
-export interface ClusterConfig {
-  /** etcd v3 client URLs, normalized to `http(s)://HOST:PORT`, without duplicates. */
-  etcd: string[];
-  /** Cluster name: members live under the etcd key prefix `/flame-cache/{name}/`. */
-  name: string;
-  /** This replica's member id (default: the host name, which is the pod name in a StatefulSet). */
-  id: string;
-  /**
-   * How peers reach this replica, e.g. `grpc://10.0.0.7:9090`. Its port is `0` while it follows an ephemeral
-   * listen port (see `clusterWithBoundPort`).
-   */
-  advertise: string;
-  /** Lease TTL in seconds: a replica that stops renewing drops out of the membership after this long. */
-  leaseTtlSeconds: number;
-}
-
-/** The shared durable tier: a bucket (and key prefix) on an S3-compatible service. */
-export interface RemoteConfig {
-  /** The normalized URL, `s3://BUCKET` or `s3://BUCKET/PREFIX`. */
-  url: string;
-  /** A valid DNS-style bucket name. */
-  bucket: string;
-  /** Key prefix without leading or trailing `/` ("" for the bucket root). */
-  prefix: string;
-  /** S3 endpoint URL (`http(s)://HOST[:PORT]`); absent = AWS's regional endpoint. */
-  endpoint?: string;
-  /** Signing region. */
-  region: string;
-  /** Path-style addressing (`endpoint/bucket/key`), needed by most self-hosted S3 services. */
-  pathStyle: boolean;
-}
-
-/** Cluster and remote settings one layer (file, environment, flags) can provide, already validated. */
-export interface ClusterSettings {
-  clusterEtcd: Sourced<string[]>;
-  clusterName: Sourced<string>;
-  clusterId: Sourced<string>;
-  clusterAdvertise: Sourced<EndpointSpec>;
-  clusterLeaseTtl: Sourced<number>;
-  remoteUrl: Sourced<{ bucket: string; prefix: string }>;
-  remoteEndpoint: Sourced<string>;
-  remoteRegion: Sourced<string>;
-  remotePathStyle: Sourced<boolean>;
-}
 
 /** Default cluster name (the etcd key prefix is `/flame-cache/flame/`). */
 export const DEFAULT_CLUSTER_NAME = "flame";

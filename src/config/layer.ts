@@ -5,8 +5,7 @@
  * @module
  */
 
-import type { ClusterSettings } from "./cluster.ts";
-import type { EndpointSpec } from "./endpoint.ts";
+import type { EndpointSpec } from "../grpc/endpoint.ts";
 import type {
   AuthConfig,
   EvictionPolicy,
@@ -54,4 +53,17 @@ export function mergeLayers(...layers: Layer[]): Layer {
     for (const [k, v] of Object.entries(layer)) if (v !== undefined) out[k] = v;
   }
   return out as Layer;
+}
+
+/** Cluster and remote settings one layer (file, environment, flags) can provide, already validated. */
+export interface ClusterSettings {
+  clusterEtcd: Sourced<string[]>;
+  clusterName: Sourced<string>;
+  clusterId: Sourced<string>;
+  clusterAdvertise: Sourced<EndpointSpec>;
+  clusterLeaseTtl: Sourced<number>;
+  remoteUrl: Sourced<{ bucket: string; prefix: string }>;
+  remoteEndpoint: Sourced<string>;
+  remoteRegion: Sourced<string>;
+  remotePathStyle: Sourced<boolean>;
 }

@@ -4,9 +4,6 @@
  * @module
  */
 
-import type { ClusterConfig, RemoteConfig } from "./cluster.ts";
-export type { ClusterConfig, RemoteConfig };
-
 /** TLS server identity. When `caFile` is set, the server requires client certificates signed by it (mutual TLS). */
 export interface TlsConfig {
   /** PEM certificate chain (absolute path, checked readable at config time). */
@@ -130,3 +127,36 @@ export type Command =
     output?: string;
     config: CacheConfig;
   };
+
+/** Membership of this replica in a cluster (etcd v3). */
+export interface ClusterConfig {
+  /** etcd v3 client URLs, normalized to `http(s)://HOST:PORT`, without duplicates. */
+  etcd: string[];
+  /** Cluster name: members live under the etcd key prefix `/flame-cache/{name}/`. */
+  name: string;
+  /** This replica's member id (default: the host name, which is the pod name in a StatefulSet). */
+  id: string;
+  /**
+   * How peers reach this replica, e.g. `grpc://10.0.0.7:9090`. Its port is `0` while it follows an ephemeral
+   * listen port (see `clusterWithBoundPort`).
+   */
+  advertise: string;
+  /** Lease TTL in seconds: a replica that stops renewing drops out of the membership after this long. */
+  leaseTtlSeconds: number;
+}
+
+/** The shared durable tier: a bucket (and key prefix) on an S3-compatible service. */
+export interface RemoteConfig {
+  /** The normalized URL, `s3://BUCKET` or `s3://BUCKET/PREFIX`. */
+  url: string;
+  /** A valid DNS-style bucket name. */
+  bucket: string;
+  /** Key prefix without leading or trailing `/` ("" for the bucket root). */
+  prefix: string;
+  /** S3 endpoint URL (`http(s)://HOST[:PORT]`); absent = AWS's regional endpoint. */
+  endpoint?: string;
+  /** Signing region. */
+  region: string;
+  /** Path-style addressing (`endpoint/bucket/key`), needed by most self-hosted S3 services. */
+  pathStyle: boolean;
+}
