@@ -125,8 +125,14 @@ stop_pid() {
   die "$what (pid $pid) is still running after SIGKILL"
 }
 
-# True while PID runs (a zombie, exited but not yet reaped, has an empty command line and counts as gone).
-running() { [ -n "$1" ] && grep -q . "/proc/$1/cmdline" 2>/dev/null; }
+# True while PID runs; a zombie (exited, not yet reaped) counts as gone. Not the command line: it reads empty
+# for a moment while a large binary (weed is ~230 MB) is being exec'd, which looked like an instant exit.
+running() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+  local state
+  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [ "$state" != Z ] && [ "$state" != X ]
+}
 
 # wait_until TIMEOUT_S WHAT PID LOG COMMAND...: poll COMMAND until it succeeds; fail early if PID died.
 wait_until() {

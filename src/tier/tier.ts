@@ -251,7 +251,7 @@ export class Tier {
       if (!read || read.record.deleted) {
         // A tombstone after our lost race may be our own (a transparently retried write answers 412):
         // remove the blobs of the live record we saw either way; removal skips anything still named.
-        if (lastLive) await this.#retire(key, blobsOf(lastLive));
+        if (lastLive) await this.#removeUnnamed(key, blobsOf(lastLive));
         return false;
       }
       lastLive = read.record;
@@ -272,7 +272,9 @@ export class Tier {
         }
         throw err;
       }
-      await this.#retire(key, blobsOf(read.record));
+      // At once, not after the retirement delay: a delete promises that nothing of the object is left (a
+      // reader that fetched the record a moment ago gets NOT_FOUND for the blob, as for the object).
+      await this.#removeUnnamed(key, blobsOf(read.record));
       return true;
     }
     throw new TierUnavailableError(`tier delete ${key}: too much contention, try again`);
