@@ -45,6 +45,8 @@ export interface ClusterBenchContext {
   say(msg: string): void;
   /** Run a pyarrow driver; resolves with its JSON (or `{error}`). */
   py(script: string, args: (string | number)[], timeoutMs?: number): Promise<Json>;
+  /** Run a Deno script of bench/ (`deno run -A`); resolves with its JSON (or `{error}`). */
+  deno(script: string, args: (string | number)[], timeoutMs?: number): Promise<Json>;
   /** Wait (as configured) for other processes to leave the cores idle; how busy they kept them. */
   idleGate(): Promise<{ others_busy: number; waited_s: number }>;
   /** Start one node: durable fs storage, or `--storage none`. */
@@ -248,6 +250,34 @@ export async function clusterCases(ctx: ClusterBenchContext): Promise<Json> {
 
     // first, while the replicas and the single node have served nothing yet (V8 keeps what it grew)
     out.memory = await memoryCase(ctx, env, fs, cfg.memSize, out.idle_rss);
+    ctx.save(out);
+
+    // the tier by itself: each S3 request a cache operation makes, and the service's large throughput
+    ctx.say("  the tier by itself: 1 KiB GET / PUT / conditional PUT and 64 MiB PUT / GET on S3 directly");
+    await ctx.idleGate();
+    out.tier = await ctx.deno("s3_probe.ts", [
+      "--cluster-env",
+      `${env.dir}/cluster.env`,
+      "--seconds",
+      ctx.short ? 2 : 4,
+      "--large-reps",
+      cfg.largeReps,
+    ], 300_000);
+    if (!out.tier.error) {
+      const t = out.tier;
+      ctx.say(
+        `    GET p50 ${t.get_1k.p50_ms.toFixed(2)} ms (S3 CPU ${
+          t.get_1k.s3_cpu_us_per_request.toFixed(0)
+        } µs), ` +
+          `PUT ${t.put_1k.p50_ms.toFixed(2)} ms (${
+            t.put_1k.s3_cpu_us_per_request.toFixed(0)
+          } µs), conditional PUT ` +
+          `${t.cas_put_1k.p50_ms.toFixed(2)} ms (${
+            t.cas_put_1k.s3_cpu_us_per_request.toFixed(0)
+          } µs); 64 MiB PUT ` +
+          `${t.large.put_mib_s.toFixed(0)} MiB/s, GET ${t.large.get_mib_s.toFixed(0)} MiB/s`,
+      );
+    }
     ctx.save(out);
 
     // 1 KiB at c=1: get and put on every path

@@ -785,6 +785,8 @@ function clusterSection(fsyncOff: FsyncOff): Promise<Json> {
     keepTmp: opts["keep-tmp"]!,
     say,
     py,
+    deno: (script, args, timeoutMs) =>
+      runJson(Deno.execPath(), ["run", "-A", `${BENCH}/${script}`, ...args.map(String)], timeoutMs),
     idleGate,
     async startSingle(storage) {
       const { server, storageUsed } = await startFor(

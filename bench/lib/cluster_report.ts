@@ -143,16 +143,21 @@ export function renderCluster(results: Json): string[] {
     L.push("Per-hop costs (p50 differences) and the inputs of the scaling estimate:");
     L.push("");
     L.push(
-      "| op | balancer hop ms (HAProxy vs replica directly) | tier ms (replica vs one node fs) | replica CPU µs/op | S3 CPU µs/op (requests/op) | HAProxy CPU µs/op | ops/s per replica core | ops/s per S3 core | replica cores one S3 core keeps busy |",
+      "| op | balancer hop ms (HAProxy vs replica directly) | tier ms (replica vs one node fs) | its S3 requests' p50 sum ms (S3 directly) | replica CPU µs/op | S3 CPU µs/op (requests/op) | HAProxy CPU µs/op | ops/s per replica core | ops/s per S3 core | replica cores one S3 core keeps busy |",
     );
-    L.push("|---|---|---|---|---|---|---|---|---|");
+    L.push("|---|---|---|---|---|---|---|---|---|---|");
+    const t = c.tier && !c.tier.error ? c.tier : undefined;
+    const s3Sum = (mode: "get" | "put") =>
+      t
+        ? (mode === "get" ? t.get_1k.p50_ms : t.put_1k.p50_ms + t.get_1k.p50_ms + t.cas_put_1k.p50_ms)
+        : undefined;
     for (const [mode, r, b, one, reqs] of [["get", rg, bg, g0, 1], ["put", rp, bp, p0, 3]] as const) {
       if (!r) continue;
       const rep = cpuPerOp(r, "replicas"), s3 = cpuPerOp(r, "s3"), hap = cpuPerOp(b, "haproxy");
       L.push(
         `| 1 KiB ${mode.toUpperCase()} | ${signed(hop(b, r, mode))} | ${signed(hop(r, one, mode))} | ${
-          f0(rep)
-        } | ${f0(s3)} (${reqs}) | ${f0(hap)} | ${f0(rep ? 1e6 / rep : undefined)} | ${
+          f2(s3Sum(mode))
+        } | ${f0(rep)} | ${f0(s3)} (${reqs}) | ${f0(hap)} | ${f0(rep ? 1e6 / rep : undefined)} | ${
           f0(s3 ? 1e6 / s3 : undefined)
         } | ${f2(rep && s3 ? rep / s3 : undefined)} |`,
       );
@@ -164,6 +169,47 @@ export function renderCluster(results: Json): string[] {
         "path (its CPU per op above is the idle rate's noise).",
     );
     L.push("");
+  }
+
+  // the tier by itself
+  const t = c.tier;
+  if (t && !t.error) {
+    L.push(
+      "The tier by itself: the S3 service (SeaweedFS) driven directly with the replicas' client (src/tier/s3.ts), " +
+        "one request at a time:",
+    );
+    L.push("");
+    L.push(
+      `| request | p50 / p99 ms, or MiB/s | S3 CPU per request or MiB | S3-bound ceiling on ${cores} cores |`,
+    );
+    L.push("|---|---|---|---|");
+    for (
+      const [name, r] of [
+        ["1 KiB GET (a get's record read)", t.get_1k],
+        ["1 KiB PUT (a put's blob)", t.put_1k],
+        ["1 KiB PUT If-Match (a put's record CAS)", t.cas_put_1k],
+      ] as const
+    ) {
+      L.push(
+        `| ${name} | ${f2(r.p50_ms)} / ${f2(r.p99_ms)} ms | ${f0(r.s3_cpu_us_per_request)} µs | ${
+          f0(cores / (r.s3_cpu_us_per_request / 1e6))
+        } requests/s |`,
+      );
+    }
+    const lg = t.large;
+    L.push(
+      `| ${sizeName(lg.size)} PUT (multipart, 8 MiB parts, 2 in flight) | ${f0(lg.put_mib_s)} MiB/s | ${
+        f2(lg.s3_cpu_ms_per_mib_put)
+      } ms/MiB | ${f0(cores / (lg.s3_cpu_ms_per_mib_put / 1000))} MiB/s |`,
+    );
+    L.push(
+      `| ${sizeName(lg.size)} GET (streamed) | ${f0(lg.get_mib_s)} MiB/s | ${
+        f2(lg.s3_cpu_ms_per_mib_get)
+      } ms/MiB | ${f0(cores / (lg.s3_cpu_ms_per_mib_get / 1000))} MiB/s |`,
+    );
+    L.push("");
+  } else if (t?.error) {
+    L.push(`The tier probe failed: ${String(t.error).slice(0, 300)}`, "");
   }
 
   // 64 MiB
@@ -196,8 +242,9 @@ export function renderCluster(results: Json): string[] {
     }
     L.push("");
     L.push(
-      `Medians of ${c.config?.largeReps} reps after 1 warm-up; server-bound ceiling on ${cores} cores = ` +
-        `${cores} / server CPU per MiB.`,
+      `Medians of ${c.config?.largeReps} reps after 1 warm-up. A put through the tier streams the staged upload ` +
+        "to S3 (multipart, 8 MiB parts) and is acknowledged after the record CAS; a get after the put is served " +
+        "from the replica's local file (the record read is its only S3 request).",
     );
     L.push("");
   }
