@@ -31,7 +31,10 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.round((p / 100) * (s.length - 1)))];
 }
 
-/** Run `op` in a closed loop for `seconds`; latency percentiles and the S3 process's CPU per request. */
+/**
+ * Run `op` in a closed loop for `seconds`; latency percentiles, the S3 process's CPU per request and this
+ * process's (the client's: signing, fetch, parsing - what a replica spends per S3 request).
+ */
 async function phase(
   seconds: number,
   s3Pid: number,
@@ -39,7 +42,7 @@ async function phase(
   op: () => Promise<void>,
 ): Promise<Record<string, number>> {
   const lat: number[] = [];
-  const c0 = cpuSeconds(s3Pid);
+  const c0 = cpuSeconds(s3Pid), self0 = cpuSeconds(Deno.pid);
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) {
     const t = performance.now();
@@ -48,12 +51,14 @@ async function phase(
   }
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = Math.max(0, cpuSeconds(s3Pid) - c0 - idleRate * elapsed);
+  const self = cpuSeconds(Deno.pid) - self0;
   return {
     requests: lat.length,
     p50_ms: pct(lat, 50),
     p99_ms: pct(lat, 99),
     mean_ms: lat.reduce((a, b) => a + b, 0) / lat.length,
     s3_cpu_us_per_request: (cpu / lat.length) * 1e6,
+    client_cpu_us_per_request: (self / lat.length) * 1e6,
   };
 }
 

@@ -407,7 +407,11 @@ export function renderMarkdown(results: Json): string {
     L.push("");
   }
   L.push(...renderCluster(results));
-  L.push("Raw data: latest.json (every rep's time, per-phase RSS and CPU). Chart: latest.png.");
+  L.push(
+    `Raw data: latest.json (every rep's time, per-phase RSS and CPU).${
+      results.cases.large?.length || results.cases.small?.length ? " Chart: latest.png." : ""
+    }`,
+  );
   L.push("");
   return L.join("\n");
 }
