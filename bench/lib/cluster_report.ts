@@ -94,6 +94,7 @@ export function renderCluster(results: Json): string[] {
   if (c.error) L.push(`The section stopped early: ${String(c.error).slice(0, 600)}`, "");
   const label = (id: string) => (c.paths ?? []).find((p: Json) => p.id === id)?.label ?? id;
   const ids = ["single-fs", "single-none", "replica", "balancer"];
+  L.push(...summary(c));
 
   // 1 KiB latency and CPU
   L.push(
@@ -271,5 +272,64 @@ export function renderCluster(results: Json): string[] {
     }
     L.push("");
   }
+  return L;
+}
+
+/** The section's headline figures, each against the single node with durable fs storage. */
+function summary(c: Json): string[] {
+  const L: string[] = [];
+  const lat = (path: string, mode: "get" | "put") => smallRow(c, path, mode)?.[mode];
+  const extra = (path: string, mode: "get" | "put") => {
+    const a = lat(path, mode), b = lat("single-fs", mode);
+    return a && b
+      ? `${signed(a.p50_ms - b.p50_ms)} ms p50, ${signed(a.p99_ms - b.p99_ms)} ms p99 (${f2(a.p50_ms)} vs ${
+        f2(b.p50_ms)
+      } ms p50)`
+      : "no data";
+  };
+  const big = (path: string, op: "put" | "get") => {
+    const a = largeRow(c, path), b = largeRow(c, "single-fs");
+    return a && b
+      ? `${f0(a[`${op}_mib_s`])} vs ${f0(b[`${op}_mib_s`])} MiB/s = ${
+        fx(a[`${op}_mib_s`] / b[`${op}_mib_s`])
+      }`
+      : "no data";
+  };
+  const cpu = (path: string, mode: "get" | "put", role: string) =>
+    f0(cpuPerOp(smallRow(c, path, mode), role));
+  L.push("Against one node with durable fs storage, same machine, same run:");
+  L.push("");
+  L.push(`- 1 KiB GET at c=1 through the balancer: ${extra("balancer", "get")}.`);
+  L.push(`- 1 KiB PUT at c=1 through the balancer: ${extra("balancer", "put")}.`);
+  L.push(
+    `- 64 MiB through the balancer: PUT ${big("balancer", "put")}, GET ${
+      big("balancer", "get")
+    } (target >= 0.80x).`,
+  );
+  L.push(
+    `- What the tier costs a put (one replica directly vs a local durable put): 1 KiB ${
+      extra("replica", "put")
+    }; 64 MiB ${big("replica", "put")}.`,
+  );
+  const steps = (c.memory?.steps ?? []).filter((s: Json) => !s.error);
+  if (steps.length) {
+    L.push(
+      `- Peak RSS added over idle, ${sizeName(c.memory.size)} object: ${
+        steps.map((s: Json) => `${s.step} +${mib(s.added)} MiB`).join("; ")
+      } (target for a replica < 64 MiB).`,
+    );
+  }
+  L.push(
+    `- CPU per 1 KiB op, µs: GET replica ${cpu("replica", "get", "replicas")} + S3 ${
+      cpu("replica", "get", "s3")
+    } (one node ${cpu("single-fs", "get", "server")}); PUT replica ${
+      cpu("replica", "put", "replicas")
+    } + S3 ${cpu("replica", "put", "s3")} (one node durable ${
+      cpu("single-fs", "put", "server")
+    }, storage none ${cpu("single-none", "put", "server")}); HAProxy ${cpu("balancer", "get", "haproxy")} / ${
+      cpu("balancer", "put", "haproxy")
+    } per GET / PUT.`,
+  );
+  L.push("");
   return L;
 }
