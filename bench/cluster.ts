@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { owner } from "../src/cluster/rendezvous.ts";
 import { childPids, cpuSeconds, memStatus, resetPeak, RssSampler } from "./lib/proc.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -177,6 +178,25 @@ export function cpuByRole(
   return out;
 }
 
+/**
+ * Cost of choosing a session's owner by rendezvous hashing (`src/cluster/rendezvous.ts`) among N members,
+ * in µs per call, measured in this process (what a replica would pay per routed call).
+ */
+export function hashingCost(memberCounts: number[] = [3, 10, 100], calls = 100_000): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const n of memberCounts) {
+    const members = Array.from({ length: n }, (_, i) => `flame-cache-${i}`);
+    const sessions = Array.from({ length: 1000 }, (_, i) => `app${i % 7}/session-${i}`);
+    let sink = 0;
+    for (let i = 0; i < 10_000; i++) sink += owner(sessions[i % 1000], members)!.length; // warm-up (JIT)
+    const t0 = performance.now();
+    for (let i = 0; i < calls; i++) sink += owner(sessions[i % 1000], members)!.length;
+    out[String(n)] = ((performance.now() - t0) * 1000) / calls;
+    if (sink === 0) throw new Error("unreachable: keeps the loop from being optimized away");
+  }
+  return out;
+}
+
 /** The cluster section: returns what goes into `results.cases.cluster`. */
 export async function clusterCases(ctx: ClusterBenchContext): Promise<Json> {
   const cfg = ctx.short
@@ -251,6 +271,14 @@ export async function clusterCases(ctx: ClusterBenchContext): Promise<Json> {
     // first, while the replicas and the single node have served nothing yet (V8 keeps what it grew)
     out.memory = await memoryCase(ctx, env, fs, cfg.memSize, out.idle_rss);
     ctx.save(out);
+
+    out.hashing_us_per_call = hashingCost();
+    ctx.say(
+      `  rendezvous owner() µs per call: ${
+        Object.entries(out.hashing_us_per_call).map(([n, us]) => `${n} members ${(us as number).toFixed(2)}`)
+          .join(", ")
+      }`,
+    );
 
     // the tier by itself: each S3 request a cache operation makes, and the service's large throughput
     ctx.say("  the tier by itself: 1 KiB GET / PUT / conditional PUT and 64 MiB PUT / GET on S3 directly");

@@ -164,10 +164,18 @@ export function renderCluster(results: Json): string[] {
       );
     }
     L.push("");
+    const hashing = c.hashing_us_per_call
+      ? ` Choosing a session's owner by rendezvous hashing costs ${
+        Object.entries(c.hashing_us_per_call).map(([n, us]) => `${f2(us as number)} µs with ${n} members`)
+          .join(
+            ", ",
+          )
+      } (measured in the benchmark's process); no call routes by owner in this version.`
+      : "";
     L.push(
       "S3 requests per op from the tier protocol: a GET reads the version record (its blob is local after the " +
         "first read); a PUT uploads a blob, reads the record and writes it conditionally. etcd is not on the data " +
-        "path (its CPU per op above is the idle rate's noise).",
+        `path (its CPU per op above is the idle rate's noise).${hashing}`,
     );
     L.push("");
   }
