@@ -280,6 +280,7 @@ export function renderCluster(results: Json): string[] {
     }
     L.push("");
   }
+  L.push(...scaling(c, cores));
   return L;
 }
 
@@ -338,6 +339,62 @@ function summary(c: Json): string[] {
       cpu("balancer", "put", "haproxy")
     } per GET / PUT.`,
   );
+  L.push("");
+  return L;
+}
+
+/**
+ * The on-paper estimate: throughput of N replicas (each with this machine's cores) in front of one S3
+ * service (with as many cores), from the CPU per op measured on one replica directly: each resource's
+ * ceiling is its cores / its CPU per op, and the cluster gets the smallest. The network and the
+ * balancer (a kernel Service in Kubernetes) are left out.
+ */
+function scaling(c: Json, cores: number): string[] {
+  const rg = smallRow(c, "replica", "get"), rp = smallRow(c, "replica", "put"), lg = largeRow(c, "replica");
+  if (!rg || !rp || !lg) return [];
+  const us = (row: Json, role: string) => cpuPerOp(row, role)! / 1e6; // seconds per op
+  const moved = (lg.size / MiB) * lg.reps;
+  const perMiB = (op: string, role: string) => (lg.cpu_s_by_role?.[op]?.[role] ?? NaN) / moved;
+  const objectMiB = lg.size / MiB;
+  const kinds: { name: string; unit: string; replica: number; s3: number }[] = [
+    { name: "1 KiB GET", unit: "ops/s", replica: us(rg, "replicas"), s3: us(rg, "s3") },
+    { name: "1 KiB PUT", unit: "ops/s", replica: us(rp, "replicas"), s3: us(rp, "s3") },
+    {
+      name: `${objectMiB} MiB PUT`,
+      unit: "MiB/s",
+      replica: perMiB("put", "replicas"),
+      s3: perMiB("put", "s3"),
+    },
+    {
+      name: `${objectMiB} MiB GET (hot: local copies)`,
+      unit: "MiB/s",
+      replica: perMiB("get", "replicas"),
+      // one record read per object, whatever its size
+      s3: us(rg, "s3") / objectMiB,
+    },
+  ];
+  const ns = [1, 2, 3, 6, 12, 24];
+  const L: string[] = [];
+  L.push(
+    `On paper, N replicas of ${cores} cores each in front of one S3 service of ${cores} cores (ceiling = cores / ` +
+      "CPU per op, from the replica-direct rows; the smaller of replicas and S3 wins; network and balancer left out):",
+  );
+  L.push("");
+  L.push(
+    `| workload | per replica | S3 service | ${
+      ns.map((n) => `N=${n}`).join(" | ")
+    } | S3 is the bottleneck from |`,
+  );
+  L.push(`|---|---|---|${ns.map(() => "---").join("|")}|---|`);
+  for (const k of kinds) {
+    const perReplica = cores / k.replica, s3 = cores / k.s3;
+    const from = Math.ceil(s3 / perReplica - 1e-9);
+    L.push(
+      `| ${k.name} (${k.unit}) | ${f0(perReplica)} | ${f0(s3)} | ${
+        ns.map((n) => f0(Math.min(n * perReplica, s3))).join(" | ")
+      } | ${Number.isFinite(from) ? (from <= 1 ? "S3 at N=1" : `S3 at N=${from}`) : "-"} |`,
+    );
+  }
   L.push("");
   return L;
 }
