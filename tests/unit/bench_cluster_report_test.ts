@@ -112,3 +112,22 @@ Deno.test("cluster report: per-op CPU and the extra latency against one node", (
   assert.match(md, /\| 1 KiB GET \| \+0\.10 \| \+2\.00 \|/);
   assert.deepEqual(renderCluster({ cases: {} }), []);
 });
+
+Deno.test("cluster report: the on-paper scaling table takes the smaller of N replicas and the S3 service", () => {
+  const results = run(40, 400, 180 * MiB);
+  results.cases.cluster.large.push({
+    path: "replica",
+    size: 64 * MiB,
+    reps: 5,
+    put_mib_s: 90,
+    get_mib_s: 500,
+    cpu_s_by_role: { put: { replicas: 1.6, s3: 3.2 }, get: { replicas: 0.16, s3: 0 } },
+  } as never);
+  const md = renderCluster(results).join("\n");
+  // GET: a replica 2 / 1.6 ms = 1250 ops/s, the S3 service 2 / 1.2 ms = 1667 ops/s
+  assert.match(md, /\| 1 KiB GET \(ops\/s\) \| 1250 \| 1667 \| 1250 \| 1667 \| 1667 \|.*\| S3 at N=2 \|/);
+  // PUT: 2 / 3.6 ms = 556 per replica, 2 / 4.9 ms = 408 for S3: S3-bound from the first replica
+  assert.match(md, /\| 1 KiB PUT \(ops\/s\) \| 556 \| 408 \| 408 \|.*\| S3 at N=1 \|/);
+  // 64 MiB PUT: 1.6 s / 320 MiB = 5 ms/MiB -> 400 MiB/s per replica; S3 10 ms/MiB -> 200 MiB/s
+  assert.match(md, /\| 64 MiB PUT \(MiB\/s\) \| 400 \| 200 \| 200 \|/);
+});
