@@ -3,7 +3,7 @@
  * pyarrow (Arrow C++) Flight peer, in one run, on this machine.
  *
  * ```
- * deno run -A bench/run.ts [--short] [--only tcp,large,small,startup] [--out DIR]
+ * deno run -A bench/run.ts [--short] [--only tcp,large,small,startup,cluster] [--out DIR]
  * ```
  * Writes DIR/latest.json, DIR/latest.md and DIR/latest.png (DIR defaults to bench/results).
  * See bench/README.md for what is measured and how.
@@ -11,6 +11,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { clusterCases } from "./cluster.ts";
 import { cpuSeconds, memStatus, RssSampler } from "./lib/proc.ts";
 import { evaluate, renderMarkdown } from "./lib/report.ts";
 
@@ -33,7 +34,7 @@ const { values: opts } = parseArgs({
   },
 });
 const SHORT = opts.short!;
-const ONLY = new Set((opts.only ?? "tcp,large,small,startup").split(",").map((s) => s.trim()));
+const ONLY = new Set((opts.only ?? "tcp,large,small,startup,cluster").split(",").map((s) => s.trim()));
 const OUT = opts.out!;
 const TMP = `${OUT}/tmp`;
 /** Before each case, wait up to this many seconds for other processes to leave the cores idle. */
@@ -118,15 +119,19 @@ interface Server {
 
 /** Servers currently running, killed if the benchmark itself is interrupted. */
 const LIVE = new Set<Deno.ChildProcess>();
+/** Other things to stop if the benchmark is interrupted (a cluster started by scripts/cluster.sh). */
+const CLEANUPS = new Set<() => Promise<void>>();
 
 function onInterrupt(signal: Deno.Signal): void {
-  Deno.addSignalListener(signal, () => {
+  Deno.addSignalListener(signal, async () => {
     say(`${signal}: stopping ${LIVE.size} server(s)`);
     for (const c of LIVE) {
       try {
         c.kill("SIGKILL");
       } catch { /* gone */ }
     }
+    const bounded = Promise.all([...CLEANUPS].map((f) => f().catch(() => {})));
+    await Promise.race([bounded, new Promise((r) => setTimeout(r, 60_000))]);
     Deno.exit(130);
   });
 }
@@ -776,6 +781,42 @@ async function startupCase(): Promise<Json> {
   }
 }
 
+/** The cluster section (bench/cluster.ts) with this orchestrator's helpers. */
+function clusterSection(fsyncOff: FsyncOff): Promise<Json> {
+  return clusterCases({
+    short: SHORT,
+    tmp: TMP,
+    root: ROOT,
+    keepTmp: opts["keep-tmp"]!,
+    say,
+    py,
+    deno: (script, args, timeoutMs) =>
+      runJson(Deno.execPath(), ["run", "-A", `${BENCH}/${script}`, ...args.map(String)], timeoutMs),
+    idleGate,
+    async startSingle(storage) {
+      const { server, storageUsed } = await startFor(
+        storage === "fs" ? SERVERS.flame : SERVERS.flameNone,
+        fsyncOff,
+      );
+      return {
+        pid: server.pid,
+        address: server.address,
+        label: server.label,
+        storageUsed,
+        stop: () => server.stop(),
+      };
+    },
+    onInterrupt(cleanup) {
+      CLEANUPS.add(cleanup);
+      return () => CLEANUPS.delete(cleanup);
+    },
+    save(partial) {
+      results.cases.cluster = partial;
+      save();
+    },
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /** latest.md (formatted like the repository's Markdown) and latest.png from `results`. */
@@ -784,6 +825,8 @@ async function writeReport(): Promise<void> {
   Deno.writeTextFileSync(`${OUT}/latest.md`, md);
   // keep `deno fmt --check` of the repository green (it aligns Markdown tables)
   await run(Deno.execPath(), ["fmt", "--quiet", `${OUT}/latest.md`, `${OUT}/latest.json`]);
+  // the chart shows the large and small sections (a cluster-only run has none of them)
+  if (!results.cases.large?.length && !results.cases.small?.length) return;
   const plot = await run(PY, [`${BENCH}/py/plot.py`, `${OUT}/latest.json`, `${OUT}/latest.png`]);
   if (plot.code !== 0) say(`plot failed: ${plot.stderr.slice(-500)}`);
 }
@@ -828,6 +871,8 @@ async function main(): Promise<void> {
   }
   if (ONLY.has("small")) await smallCases(fsyncOff);
   if (ONLY.has("startup")) results.cases.startup = await startupCase();
+  save();
+  if (ONLY.has("cluster")) results.cases.cluster = await clusterSection(fsyncOff);
   save();
   if (ONLY.has("tcp")) results.cases.tcp_end = await tcpLimit("end");
   results.machine.loadavg_end = loadavg();

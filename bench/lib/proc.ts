@@ -47,8 +47,11 @@ export function cpuSeconds(pid: number): number {
 export class RssSampler {
   max = 0;
   samples = 0;
+  /** [ms since start, VmRSS bytes] of every sample, when asked for (`keepTimeline`). */
+  readonly timeline: [number, number][] = [];
   #timer: ReturnType<typeof setInterval>;
-  constructor(readonly pid: number, everyMs = 50) {
+  readonly #t0 = performance.now();
+  constructor(readonly pid: number, everyMs = 50, readonly keepTimeline = false) {
     this.#timer = setInterval(() => this.sample(), everyMs);
     this.sample();
   }
@@ -57,6 +60,7 @@ export class RssSampler {
     if (rss !== undefined) {
       this.samples++;
       if (rss > this.max) this.max = rss;
+      if (this.keepTimeline) this.timeline.push([Math.round(performance.now() - this.#t0), rss]);
     }
   }
   stop(): number {
@@ -64,4 +68,16 @@ export class RssSampler {
     this.sample();
     return this.max;
   }
+}
+
+/** Direct children of `pid` (e.g. HAProxy's workers under its master), from /proc/PID/task/TID/children. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`).trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch { /* gone */ }
+  return out;
 }

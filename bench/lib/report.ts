@@ -4,6 +4,8 @@
  * @module
  */
 
+import { clusterTargets, renderCluster } from "./cluster_report.ts";
+
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
@@ -189,6 +191,7 @@ export function evaluate(results: Json): Target[] {
       status: status(ms === undefined ? undefined : ms < 3000),
     });
   }
+  out.push(...clusterTargets(results));
   return out;
 }
 
@@ -403,7 +406,12 @@ export function renderMarkdown(results: Json): string {
     }
     L.push("");
   }
-  L.push("Raw data: latest.json (every rep's time, per-phase RSS and CPU). Chart: latest.png.");
+  L.push(...renderCluster(results));
+  L.push(
+    `Raw data: latest.json (every rep's time, per-phase RSS and CPU).${
+      results.cases.large?.length || results.cases.small?.length ? " Chart: latest.png." : ""
+    }`,
+  );
   L.push("");
   return L.join("\n");
 }

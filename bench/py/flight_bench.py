@@ -1,15 +1,19 @@
 """pyarrow Flight client driver of the benchmark (what Flame's Python workers use).
 
   large  --address H:P --size BYTES --reps N [--warmup W] [--server-pid PID] [--key app/ssn/oid]
+         [--ops put,get] [--probe-pids P1,P2,...]
          PUT then GET one object of SIZE bytes, REPS times each (after WARMUP untimed rounds).
          With --server-pid, samples the server's RSS (VmRSS, and VmHWM reset per phase through
-         /proc/PID/clear_refs) and CPU time (/proc/PID/stat) around the phases.
+         /proc/PID/clear_refs) and CPU time (/proc/PID/stat) around the phases. --probe-pids adds the
+         CPU time of more processes (a cluster: replicas, the S3 service, the balancer) per phase.
   check  --address H:P --key K --size BYTES     (GET one object, check its size)
   paired --address A --address2 B --size BYTES --reps N   (PUTs alternating between two servers)
   small  --address H:P --size BYTES --concurrency C --seconds S --mode put|get|mixed
-         [--procs P] [--objects N] [--server-pid PID]
+         [--procs P] [--objects N] [--server-pid PID] [--probe-pids P1,...] [--warm]
          C clients (P processes x C/P threads, one FlightClient per thread) in a closed loop for S
-         seconds; reports ops/s and latency percentiles.
+         seconds; reports ops/s and latency percentiles. --warm: each client reads every key once
+         before the timed window (a cluster replica then holds local copies of the blobs, as it
+         would for objects it serves often). --probe-pids: CPU time of those processes over the window.
 
 Prints one JSON object on stdout.
 """
@@ -104,6 +108,19 @@ class Probe:
             return 0.0
 
 
+def probe_pids(arg: str) -> list:
+    return [int(p) for p in arg.split(",") if p.strip()] if arg else []
+
+
+def cpu_of(pids: list) -> dict:
+    """utime + stime (seconds) of each pid, keyed by pid as a string (JSON)."""
+    return {str(p): Probe(p).cpu() for p in pids}
+
+
+def cpu_delta(before: dict, after: dict) -> dict:
+    return {p: after[p] - before[p] for p in before}
+
+
 def self_cpu() -> float:
     t = os.times()
     return t.user + t.system
@@ -127,12 +144,14 @@ def run_large(args) -> dict:
     phases = {"put": [], "get": []}
     first = {}
     cpu = {"put": [0.0, 0.0], "get": [0.0, 0.0]}  # [server, client]
+    pids = probe_pids(args.probe_pids)
+    probed = {"put": {str(p): 0.0 for p in pids}, "get": {str(p): 0.0 for p in pids}}
     ops = [o for o in ("put", "get") if o in args.ops.split(",")]
     for rep in range(args.warmup + args.reps):
         timed = rep >= args.warmup
         for op in ops:
             probe.reset_peak()
-            s0, c0 = probe.cpu(), self_cpu()
+            s0, c0, p0 = probe.cpu(), self_cpu(), cpu_of(pids)
             t0 = time.perf_counter()
             if op == "put":
                 ref = put(client, key, batch)
@@ -142,7 +161,7 @@ def run_large(args) -> dict:
                 if n != args.size:
                     raise SystemExit(f"GET returned {n} bytes, expected {args.size}")
             dt = time.perf_counter() - t0
-            s1, c1 = probe.cpu(), self_cpu()
+            s1, c1, p1 = probe.cpu(), self_cpu(), cpu_of(pids)
             st = probe.status()
             if rep == 0:
                 first[op] = {"s": dt, "vm_hwm": st.get("VmHWM"), "vm_rss_after": st.get("VmRSS")}
@@ -150,11 +169,15 @@ def run_large(args) -> dict:
                 phases[op].append(dt)
                 cpu[op][0] += s1 - s0
                 cpu[op][1] += c1 - c0
+                for p, d in cpu_delta(p0, p1).items():
+                    probed[op][p] += d
     out["put_s"] = phases["put"]
     out["get_s"] = phases["get"]
     out["first"] = first
     out["server_cpu_s"] = {k: v[0] for k, v in cpu.items()}
     out["client_cpu_s"] = {k: v[1] for k, v in cpu.items()}
+    if pids:
+        out["probe_cpu_s"] = probed
     out["rss_end"] = probe.status().get("VmRSS")
     return out
 
@@ -197,7 +220,8 @@ def _worker_proc(args_dict, threads, keys, conn):
         lat = {"put": [], "get": []}
         errors = 0
         try:
-            get(client, keys[0], verify=False)  # untimed: opens the connection
+            for key in (keys if args.warm else keys[:1]):  # untimed: opens the connection (and warms)
+                get(client, key, verify=False)
         except Exception:  # noqa: BLE001 - the timed loop will count errors
             pass
         ready.wait()
@@ -288,7 +312,8 @@ def run_small(args) -> dict:
     while time.time() < start_at:
         time.sleep(0.0005)
     probe.reset_peak()
-    s0 = probe.cpu()
+    pids = probe_pids(args.probe_pids)
+    s0, p0 = probe.cpu(), cpu_of(pids)
     t0 = time.perf_counter()
     lat = {"put": [], "get": []}
     errors = 0
@@ -302,7 +327,7 @@ def run_small(args) -> dict:
         errors += e
         client_cpu += c
     elapsed = time.perf_counter() - t0
-    s1 = probe.cpu()
+    s1, p1 = probe.cpu(), cpu_of(pids)
     for p in ps:
         p.join(10)
     st = probe.status()
@@ -311,6 +336,8 @@ def run_small(args) -> dict:
         "seconds": elapsed, "errors": errors, "server_cpu_s": s1 - s0, "client_cpu_s": client_cpu,
         "vm_hwm": st.get("VmHWM"), "vm_rss": st.get("VmRSS"),
     }
+    if pids:
+        out["probe_cpu_s"] = cpu_delta(p0, p1)
     total = 0
     for k in ("put", "get"):
         xs = lat[k]
@@ -340,6 +367,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--objects", type=int, default=200)
     ap.add_argument("--mode", choices=["put", "get", "mixed"], default="get")
+    ap.add_argument("--probe-pids", default="", help="comma-separated pids whose CPU time is reported too")
+    ap.add_argument("--warm", action="store_true", help="small: every client reads every key once first")
     args = ap.parse_args()
     if args.what == "check":
         t0 = time.perf_counter()
