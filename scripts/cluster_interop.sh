@@ -15,22 +15,9 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-PYTHON="${PYTHON:-python3}"
+# The same virtualenv and requirements as the single-node suite: scripts/interop.sh sets it up.
 VENV="${INTEROP_VENV:-$REPO/.venv}"
-REQ="$REPO/tests/interop/requirements.txt"
-STAMP="$VENV/.interop-requirements.sha256"
-
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "cluster_interop: creating virtualenv $VENV" >&2
-  "$PYTHON" -m venv "$VENV"
-fi
-want="$(sha256sum "$REQ" | cut -d' ' -f1)"
-have="$(cat "$STAMP" 2>/dev/null || true)"
-if [ "$want" != "$have" ]; then
-  echo "cluster_interop: installing $REQ" >&2
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ" >&2
-  echo "$want" >"$STAMP"
-fi
+INTEROP_SETUP_ONLY=1 scripts/interop.sh
 
 # Build or fetch etcd, SeaweedFS and HAProxy now (cluster.sh would too, inside the fixture's time budget).
 for tool in etcd weed haproxy; do scripts/tools.sh "$tool" >/dev/null; done

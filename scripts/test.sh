@@ -122,30 +122,28 @@ else
   echo "h2spec: 0 passed, 1 failed"
 fi
 
-if [ "${SKIP_INTEROP:-0}" != "1" ]; then
-  echo "== pytest tests/interop (pyarrow + flamepy)"
-  scripts/interop.sh 2>&1 | tee "$logs/py.txt"
-  rc=${PIPESTATUS[0]}
-  line="$(grep -E '[0-9]+ (passed|failed)' "$logs/py.txt" | tail -n 1)"
+# run_pytest_suite TITLE LOGNAME COMMAND...: run a pytest wrapper, print its output and add its summary line
+# ("N passed, N failed, N error") to the totals; a non-zero exit without a counted failure counts as one.
+run_pytest_suite() {
+  local title="$1" log="$logs/$2.txt"
+  shift 2
+  echo "== $title"
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]} line p f e
+  line="$(grep -E '[0-9]+ (passed|failed)' "$log" | tail -n 1)"
   p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
   f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
   e=$(echo "$line" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+' || echo 0)
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
   if [ "$rc" -ne 0 ] && [ "${f:-0}" = 0 ] && [ "${e:-0}" = 0 ]; then failed=$((failed + 1)); fi
   [ "$rc" -ne 0 ] && status=1
-fi
+  return 0
+}
 
 if [ "${SKIP_INTEROP:-0}" != "1" ]; then
-  echo "== pytest tests/cluster_interop (3 replicas behind HAProxy on etcd + SeaweedFS, flamepy 0.6.0)"
-  scripts/cluster_interop.sh 2>&1 | tee "$logs/cluster.txt"
-  rc=${PIPESTATUS[0]}
-  line="$(grep -E '[0-9]+ (passed|failed)' "$logs/cluster.txt" | tail -n 1)"
-  p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
-  f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
-  e=$(echo "$line" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+' || echo 0)
-  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
-  if [ "$rc" -ne 0 ] && [ "${f:-0}" = 0 ] && [ "${e:-0}" = 0 ]; then failed=$((failed + 1)); fi
-  [ "$rc" -ne 0 ] && status=1
+  run_pytest_suite "pytest tests/interop (pyarrow + flamepy)" py scripts/interop.sh
+  run_pytest_suite "pytest tests/cluster_interop (3 replicas behind HAProxy on etcd + SeaweedFS, flamepy 0.6.0)" \
+    cluster scripts/cluster_interop.sh
   cleanup_leftovers
 fi
 

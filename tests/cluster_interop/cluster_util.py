@@ -16,6 +16,7 @@ from typing import Callable, Dict, List
 import pytest
 
 import flight_util as fu
+from flamepy_util import configure_flamepy, forget_flamepy_client_state  # noqa: F401 (re-exported)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -149,31 +150,6 @@ def script_env() -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLAME_")}
     env["HOME"] = os.environ.get("FLAME_CLUSTER_REAL_HOME") or env.get("HOME", "/root")
     return env
-
-
-def configure_flamepy(configured_endpoint: str):
-    """Point flamepy at `configured_endpoint` (FLAME_CACHE_ENDPOINT), resetting its cached context."""
-    import flamepy.core.cache as fc
-
-    os.environ["FLAME_CACHE_ENDPOINT"] = configured_endpoint
-    for k in ("FLAME_CACHE_STORAGE", "FLAME_CA_FILE"):
-        os.environ.pop(k, None)
-    ctx = fc._context_cache
-    if ctx is None or ctx.cache.endpoint != configured_endpoint or ctx.cache.storage:
-        fc._context_cache = None
-    ctx = fc._get_cached_context()
-    assert ctx.cache.endpoint == configured_endpoint
-    assert not ctx.cache.storage
-
-
-def forget_flamepy_client_state():
-    """Drop flamepy's client-side object cache and connection pool."""
-    import flamepy.core.cache as fc
-
-    with fc._cache_lock:
-        fc._object_cache.clear()
-    with fc._client_pool_lock:
-        fc._client_pool.clear()
 
 
 def tier_files(c: Cluster, selector: str) -> List[str]:

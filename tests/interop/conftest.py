@@ -39,6 +39,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
 import flight_util as fu  # noqa: E402
+from flamepy_util import configure_flamepy, forget_flamepy_client_state  # noqa: E402,F401
 
 START_TIMEOUT = float(os.environ.get("INTEROP_START_TIMEOUT", "30"))
 _FLAME_ENV = ("FLAME_CACHE_ENDPOINT", "FLAME_CACHE_STORAGE", "FLAME_CA_FILE", "FLAME_ENDPOINT")
@@ -255,32 +256,6 @@ def _server_still_alive(request):
         if isinstance(s, CacheServer) and s.proc is not None and not s.alive():
             _dead[s.name] = request.node.nodeid
             pytest.fail(f"{s.name} server process died (rc={s.proc.returncode}):\n{s.log_tail()}", pytrace=False)
-
-
-def configure_flamepy(configured_endpoint: str):
-    """Point flamepy's cache client at `configured_endpoint` the way a Flame worker is configured
-    (FLAME_CACHE_ENDPOINT), resetting flamepy's cached FlameContext if it points elsewhere."""
-    import flamepy.core.cache as fc
-
-    os.environ["FLAME_CACHE_ENDPOINT"] = configured_endpoint
-    for k in ("FLAME_CACHE_STORAGE", "FLAME_CA_FILE"):
-        os.environ.pop(k, None)
-    ctx = fc._context_cache
-    if ctx is None or ctx.cache.endpoint != configured_endpoint or ctx.cache.storage:
-        fc._context_cache = None
-    ctx = fc._get_cached_context()
-    assert ctx.cache.endpoint == configured_endpoint
-    assert not ctx.cache.storage
-
-
-def forget_flamepy_client_state():
-    """Drop flamepy's client-side object cache and connection pool (e.g. after a server restart)."""
-    import flamepy.core.cache as fc
-
-    with fc._cache_lock:
-        fc._object_cache.clear()
-    with fc._client_pool_lock:
-        fc._client_pool.clear()
 
 
 @pytest.fixture
