@@ -19,6 +19,7 @@
  */
 import { owner } from "../src/cluster/rendezvous.ts";
 import { childPids, cpuSeconds, memStatus, resetPeak, RssSampler } from "./lib/proc.ts";
+import { parseEnvLines } from "./lib/env_file.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -71,11 +72,7 @@ export interface ClusterEnv {
 
 /** Parse `cluster.env` (KEY=VALUE lines). Secrets in it are not kept. */
 export function parseClusterEnv(text: string): ClusterEnv {
-  const env = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const eq = line.indexOf("=");
-    if (eq > 0) env.set(line.slice(0, eq), line.slice(eq + 1));
-  }
+  const env = parseEnvLines(text);
   const need = (k: string) => {
     const v = env.get(k);
     if (!v) throw new Error(`cluster.env has no ${k}`);

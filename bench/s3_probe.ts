@@ -14,17 +14,9 @@
 import { parseArgs } from "node:util";
 import { S3Bucket } from "../src/tier/s3.ts";
 import { cpuSeconds } from "./lib/proc.ts";
+import { readEnvFile } from "./lib/env_file.ts";
 
 const MiB = 1024 * 1024;
-
-function readEnvFile(path: string): Map<string, string> {
-  const env = new Map<string, string>();
-  for (const line of Deno.readTextFileSync(path).split("\n")) {
-    const eq = line.indexOf("=");
-    if (eq > 0) env.set(line.slice(0, eq), line.slice(eq + 1));
-  }
-  return env;
-}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);

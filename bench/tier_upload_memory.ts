@@ -21,18 +21,10 @@ import { parseArgs } from "node:util";
 import { AwsClient } from "aws4fetch";
 import { XMLParser } from "fast-xml-parser";
 import { S3Bucket } from "../src/tier/s3.ts";
+import { readEnvFile } from "./lib/env_file.ts";
 
 const MiB = 1024 * 1024;
 const PART = 8 * MiB;
-
-function readEnvFile(path: string): Map<string, string> {
-  const env = new Map<string, string>();
-  for (const line of Deno.readTextFileSync(path).split("\n")) {
-    const eq = line.indexOf("=");
-    if (eq > 0) env.set(line.slice(0, eq), line.slice(eq + 1));
-  }
-  return env;
-}
 
 /** The replica's way: S3Bucket.put of a file stream (fresh 8 MiB buffers, as TierStore reads staged files). */
 async function viaFetch(bucket: S3Bucket, key: string, path: string): Promise<void> {
