@@ -200,16 +200,14 @@ async function withPortRetries<T extends { proc: ServiceProcess; start: () => Pr
   }
 }
 
-/** A running etcd on loopback. */
-export interface EtcdService {
-  /** Client URL, e.g. `http://127.0.0.1:PORT`. */
-  endpoint: string;
+/** The life cycle both test services share: one process on a data folder that survives restarts. */
+export interface TestService {
   dataDir: string;
   pid(): number | undefined;
   log(): string;
   /** Send a signal (e.g. SIGSTOP / SIGCONT to freeze and resume it). */
   signal(signal: Deno.Signal): void;
-  /** Stop (SIGTERM) and start again on the same ports and data folder; waits until ready. */
+  /** Stop (SIGTERM) and start again on the same ports and data folder; waits until it serves again. */
   restart(options?: { downMs?: number }): Promise<void>;
   /** Stop without removing the data folder (for a later `start`). */
   stop(): Promise<void>;
@@ -217,6 +215,12 @@ export interface EtcdService {
   start(): Promise<void>;
   /** Stop and remove the data folder. */
   close(): Promise<void>;
+}
+
+/** A running etcd on loopback. */
+export interface EtcdService extends TestService {
+  /** Client URL, e.g. `http://127.0.0.1:PORT`. */
+  endpoint: string;
 }
 
 /** Start etcd on free loopback ports with a fresh temporary data folder; resolves once it serves. */
@@ -279,24 +283,11 @@ export async function startEtcd(options: { timeoutMs?: number } = {}): Promise<E
 }
 
 /** A running SeaweedFS server with its S3 gateway on loopback. */
-export interface WeedService {
+export interface WeedService extends TestService {
   /** S3 endpoint URL, e.g. `http://127.0.0.1:PORT`. */
   s3Endpoint: string;
   bucket: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
-  dataDir: string;
-  pid(): number | undefined;
-  log(): string;
-  /** Send a signal (e.g. SIGSTOP / SIGCONT to freeze and resume it). */
-  signal(signal: Deno.Signal): void;
-  /** Stop (SIGTERM) and start again on the same ports and data folder; waits until S3 serves. */
-  restart(options?: { downMs?: number }): Promise<void>;
-  /** Stop without removing the data folder. */
-  stop(): Promise<void>;
-  /** Start again after `stop`. */
-  start(): Promise<void>;
-  /** Stop and remove the data folder. */
-  close(): Promise<void>;
 }
 
 /**
