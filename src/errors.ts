@@ -52,3 +52,4 @@ export const resourceExhausted = (msg: string): CacheError => new CacheError(Sta
 export const internal = (msg: string): CacheError => new CacheError(Status.INTERNAL, msg);
 export const unimplemented = (msg: string): CacheError => new CacheError(Status.UNIMPLEMENTED, msg);
 export const dataLoss = (msg: string): CacheError => new CacheError(Status.DATA_LOSS, msg);
+export const unavailable = (msg: string): CacheError => new CacheError(Status.UNAVAILABLE, msg);

@@ -6,6 +6,7 @@
  * - `tier_store.ts`: {@link TierStore}, write-through to the tier; local copies served only when the
  *   current record names them (see docs/cluster.md).
  * - `blob_cache.ts`, `tier_codec.ts`, `file_stream.ts`: local copies of blobs, objects as blobs, file ranges.
+ * - `forward.ts`: {@link Forwarder}, a session's writes relayed, streaming, to the replica that owns it.
  * - `migrate.ts`: `flame-cache migrate`, a stopped node's folder into the tier.
  * - `etcd.ts`: {@link EtcdClient}, etcd v3 over its JSON gateway and `fetch` (why: see its doc).
  * - `membership.ts`: {@link Membership}, lease-backed registration, keep-alive, live member list, staleness.
@@ -36,3 +37,4 @@ export type { Member, MembershipEvent, MembershipOptions } from "./membership.ts
 export { owner, ranked, weight } from "./rendezvous.ts";
 export { ClusterMember, openRemote, peerCredentials, startTier, tierStartupError } from "./node.ts";
 export { TierStore, type TierStoreOptions } from "./tier_store.ts";
+export { FORWARDED_HEADER, Forwarder, type ForwardingView, sessionOf } from "./forward.ts";

@@ -13,6 +13,7 @@ import { CacheError } from "../errors.ts";
 import { EtcdClient } from "./etcd.ts";
 import { type Member, Membership } from "./membership.ts";
 import { type PeerCredentials, Peers } from "./peers.ts";
+import { Forwarder } from "./forward.ts";
 import { owner } from "./rendezvous.ts";
 import { openTier, type Tier } from "../tier/mod.ts";
 import { TierStore } from "./tier_store.ts";
@@ -72,6 +73,11 @@ export class ClusterMember {
   #gcTimer?: ReturnType<typeof setInterval>;
   /** Connections to the other members. */
   readonly peers: Peers;
+  /**
+   * Relays a session's writes to its owner; undefined when this replica cannot act for every app on its
+   * peers (authentication on, and no token valid for every app).
+   */
+  readonly forwarder: Forwarder | undefined;
 
   private constructor(
     readonly membership: Membership,
@@ -79,6 +85,12 @@ export class ClusterMember {
     credentials: PeerCredentials,
   ) {
     this.peers = new Peers(config.id, () => membership.members, credentials);
+    this.forwarder = credentials.authRequired && !credentials.token ? undefined : new Forwarder({
+      self: config.id,
+      ownerOf: (session) => this.ownerOf(session),
+      members: () => membership.members,
+      isFresh: () => membership.isFresh(),
+    }, credentials);
   }
 
   /** After each delete in `store`, tell the other members to drop their copies of what it deleted. */
@@ -148,6 +160,7 @@ export class ClusterMember {
     await this.membership.leave().catch(() => {});
     await this.membership.close().catch(() => {});
     await this.peers.close();
+    await this.forwarder?.close();
   }
 }
 
@@ -165,5 +178,5 @@ export function peerCredentials(config: CacheConfig): PeerCredentials {
       key: Deno.readFileSync(config.tls.keyFile),
     }
     : undefined;
-  return { token, tls };
+  return { token, tls, authRequired: config.auth !== undefined };
 }

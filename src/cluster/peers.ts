@@ -29,6 +29,8 @@ export interface PeerCredentials {
   token?: string;
   /** The CA that signed the peers' certificates, and this replica's own certificate for mutual TLS. */
   tls?: TlsOptions;
+  /** The peers check tokens (authentication is on): calls for any app need {@link PeerCredentials.token}. */
+  authRequired?: boolean;
 }
 
 export class Peers {

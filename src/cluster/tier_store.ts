@@ -15,7 +15,7 @@
  * @module
  */
 import { CacheError, notFound, Status } from "../errors.ts";
-import type { Store, StoreUsage } from "../store/store.ts";
+import type { PutHint, Store, StoreUsage } from "../store/store.ts";
 import type {
   Delta,
   KeySelector,
@@ -75,11 +75,17 @@ export class TierStore implements Store {
     return `shared tier ${this.describe}`;
   }
 
-  async put(key: string, body: ObjectBody | StagedPayload, signal?: AbortSignal): Promise<ObjectStat> {
+  async put(
+    key: string,
+    body: ObjectBody | StagedPayload,
+    signal?: AbortSignal,
+    hint: PutHint = {},
+  ): Promise<ObjectStat> {
+    const fresh = hint.fresh;
     let record: VersionRecord;
     if (body.type === "staged") {
       const payload = await fileRangeStream(body.path, body.dataOffset, body.length, body.crc32);
-      record = await this.tier.put(key, payload, { kind: "opaque" }, signal);
+      record = await this.tier.put(key, payload, { kind: "opaque", fresh }, signal);
       // Keeping a local copy is best-effort: the tier has the blob, so a full disk never fails the put.
       const kept = await this.#cache.keepFile(
         record.base!.blob,
@@ -91,11 +97,11 @@ export class TierStore implements Store {
         .catch(() => false);
       if (!kept) await Deno.remove(body.path).catch(() => {});
     } else if (body.type === "opaque") {
-      record = await this.tier.put(key, body.data, { kind: "opaque" }, signal);
+      record = await this.tier.put(key, body.data, { kind: "opaque", fresh }, signal);
       this.#cache.keepBytes(record.base!.blob, body.data);
     } else {
       const blob = nativeBlob(body);
-      record = await this.tier.put(key, blob, { kind: "native", rows: body.rows }, signal);
+      record = await this.tier.put(key, blob, { kind: "native", rows: body.rows, fresh }, signal);
       this.#cache.keepBytes(record.base!.blob, blob);
     }
     this.#puts++;

@@ -163,6 +163,40 @@ export class ClientCall {
     }
   }
 
+  /**
+   * Send one request message of `length` bytes whose pieces arrive from `next` (null at the end), without
+   * ever holding the whole message: each piece goes out as it comes, and `next` is not asked again while
+   * the transport is congested. A proxy relays a huge upload this way with memory bounded by the
+   * HTTP/2 windows. Pieces must not be reused by the caller (they are written as views).
+   */
+  async writeStreamed(length: number, next: () => Promise<Uint8Array | null>): Promise<void> {
+    this.checkWritable();
+    if (length > MAX_PREFIXED_LENGTH) {
+      throw new CacheClientError(Status.RESOURCE_EXHAUSTED, `gRPC message of ${length} bytes is too large`);
+    }
+    let sent = 0;
+    let piece: Uint8Array | null = messagePrefix(length);
+    while (piece) {
+      for (let off = 0; off < piece.length; off += SEND_SLICE) {
+        const slice = off === 0 && piece.length <= SEND_SLICE ? piece : piece.subarray(off, off + SEND_SLICE);
+        this.channel.bytesSent += slice.length;
+        this.stream.write(slice);
+        if (this.stream.congested) await this.stream.drained().catch(() => {});
+        this.checkWritable();
+      }
+      piece = await next();
+      if (piece) {
+        sent += piece.length;
+        if (sent > length) {
+          throw new CacheClientError(Status.INTERNAL, "streamed message longer than announced");
+        }
+      }
+    }
+    if (sent !== length) {
+      throw new CacheClientError(Status.INTERNAL, "streamed message shorter than announced");
+    }
+  }
+
   /** Half-close: no more request messages. */
   end(): void {
     if (!this.stream.closed) this.stream.endRequest();

@@ -88,7 +88,10 @@ export async function startServer(
     summary = await store.open().catch((err) => {
       throw config.remote ? tierStartupError(err, config.remote) : err;
     });
-    if (config.cluster) member = await joinCluster(config, config.cluster, tierStore);
+    if (config.cluster) {
+      member = await joinCluster(config, config.cluster, tierStore);
+      if (tierStore) service.forwardWith(member.forwarder);
+    }
   } catch (err) {
     await ops.shutdown();
     await grpc.close(0);

@@ -24,7 +24,9 @@ import {
 import { checkPart, newObjectKey, parseObjectKey, parsePutPath, parseSelector } from "../flight/keys.ts";
 import { parseTicket } from "../flight/tickets.ts";
 import { encodeLegacyMetadata, encodeObjectRef } from "../flight/object_ref.ts";
-import { readUpload, type Upload } from "./upload.ts";
+import { readUpload, type Upload, uploadTarget } from "./upload.ts";
+import type { IncomingMessage } from "../grpc/mod.ts";
+import { type Forwarder, sessionOf } from "../cluster/mod.ts";
 import { discardStaged, type Stager } from "./payload.ts";
 import { buildReply } from "./replies.ts";
 import { log, logEnabled } from "../log.ts";
@@ -47,6 +49,8 @@ export interface ServiceOptions {
   authenticator?: Authenticator;
   /** Stages large uploads on disk (disk storage only). */
   stager?: Stager;
+  /** Cluster mode: relays a session's writes to the replica that owns the session. */
+  forwarder?: Forwarder;
 }
 
 /** First key segment: the app (or the seed protocol's session), the unit of access scopes. */
@@ -84,6 +88,11 @@ async function single(call: FlightCall, what: string): Promise<Uint8Array> {
 export class FlightService {
   constructor(private readonly store: Store, private readonly options: ServiceOptions) {}
 
+  /** Cluster mode, once joined: relay each session's writes to its owner from now on. */
+  forwardWith(forwarder: Forwarder | undefined): void {
+    this.options.forwarder = forwarder;
+  }
+
   /** Register every Flight method on `server`. */
   register(server: GrpcServer): void {
     const methods: Record<string, (call: FlightCall) => Promise<void>> = {
@@ -109,7 +118,12 @@ export class FlightService {
   }
 
   async doPut(call: FlightCall): Promise<void> {
-    const upload = await readUpload(call.messages(), {
+    const incoming = call.messages()[Symbol.asyncIterator]();
+    const first = await incoming.next();
+    const messages = resumed(first, incoming);
+    const target = first.done ? undefined : uploadTarget(first.value);
+    if (target !== undefined && await this.forwarded(call, "DoPut", target, messages)) return;
+    const upload = await readUpload(messages, {
       maxObjectBytes: this.options.maxObjectBytes,
       stager: this.options.stager,
     });
@@ -143,8 +157,25 @@ export class FlightService {
     if (d.path.length === 0) throw invalidArgument("key must be provided in descriptor path or command");
     const target = parsePutPath(d.path[0]);
     authorizeApp(call.principal, appOf(target.prefix), d.path[0]);
-    const key = target.key ?? newObjectKey(target.prefix);
-    return await this.store.put(key, upload.body, call.signal);
+    if (target.key) return await this.store.put(target.key, upload.body, call.signal);
+    return await this.store.put(newObjectKey(target.prefix), upload.body, call.signal, { fresh: true });
+  }
+
+  /**
+   * Cluster mode: relay a write on `target` (a key, put prefix or selector) to its session's owner when
+   * another replica owns it. True when the call was answered that way; false to serve it here.
+   */
+  private async forwarded(
+    call: FlightCall,
+    method: string,
+    target: string,
+    messages: AsyncIterator<IncomingMessage>,
+  ): Promise<boolean> {
+    const forwarder = this.options.forwarder;
+    if (!forwarder) return false;
+    authorizeApp(call.principal, appOf(target), target);
+    const owner = forwarder.target(sessionOf(target), call.headers);
+    return owner !== undefined && await forwarder.relay(call, method, owner, messages);
   }
 
   async doGet(call: FlightCall): Promise<void> {
@@ -159,12 +190,18 @@ export class FlightService {
   }
 
   async doAction(call: FlightCall): Promise<void> {
-    const action = decodeAction(await single(call, "DoAction"));
+    const request = await single(call, "DoAction");
+    const action = decodeAction(request);
     const body = decodeUtf8(action.body, "Invalid action body");
     switch (action.type) {
       case "DELETE": {
         const selector = parseSelector(body);
         authorizeApp(call.principal, appOf(selector.value), body);
+        // A key or a session goes to the session's owner; a whole app spans owners and is served here.
+        if (
+          selector.value.includes("/") &&
+          await this.forwarded(call, "DoAction", selector.value, only(request))
+        ) return;
         const removed = await this.store.delete(selector);
         if (logEnabled("debug")) log("debug", "delete", { selector: body, removed });
         await call.send([encodeBytesMessage(OK)]);
@@ -192,8 +229,11 @@ export class FlightService {
         } else {
           key = parseObjectKey(target);
         }
+        if (await this.forwarded(call, "DoAction", target, only(request))) return;
         const data = decodeBase64(body.slice(colon + 1));
-        const stat = await this.store.put(key, { type: "opaque", data } satisfies ObjectBody, call.signal);
+        const stat = await this.store.put(key, { type: "opaque", data } satisfies ObjectBody, call.signal, {
+          fresh: action.type === "PUT",
+        });
         const meta = encodeLegacyMetadata(
           { endpoint: this.options.endpoint, key, version: stat.version },
           stat.size,
@@ -329,6 +369,21 @@ function listScope(prefix: string): string {
     return ""; // not a key prefix: nothing can match it anyway, the filter decides
   }
   return whole.join("/");
+}
+
+/** The request messages again, from the first (already read) on: an iterator that is also iterable. */
+async function* resumed(
+  first: IteratorResult<IncomingMessage>,
+  rest: AsyncIterator<IncomingMessage>,
+): AsyncGenerator<IncomingMessage> {
+  if (first.done) return;
+  yield first.value;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+}
+
+/** A request of one message, as the messages of a call to relay. */
+async function* only(message: Uint8Array): AsyncGenerator<IncomingMessage> {
+  yield message;
 }
 
 /** Strict base64 (standard alphabet, padding optional). */

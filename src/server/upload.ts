@@ -26,6 +26,7 @@ import type { IncomingMessage } from "../grpc/mod.ts";
 import { LargeMessage } from "../grpc/large_message.ts";
 import type { IpcPart, NativeBody, ObjectBody, StagedPayload } from "../store/types.ts";
 import { decodeFlightData, decodeUtf8, type FlightDescriptor } from "../flight/messages.ts";
+import { parseObjectKey, parsePutPath } from "../flight/keys.ts";
 import { PayloadBuilder, type Stager } from "./payload.ts";
 import { readLargeFlightData } from "./large_upload.ts";
 
@@ -222,6 +223,26 @@ class UploadState {
       Status.RESOURCE_EXHAUSTED,
       `object larger than the server limit of ${this.options.maxObjectBytes} bytes (received ${bytes} so far)`,
     );
+  }
+}
+
+/**
+ * What the first message of a DoPut names, read before the rest arrives (to route the call): the key of a
+ * patch or put, or the prefix of a put that lets the server choose the id. Undefined when the message
+ * names nothing usable; the upload itself then reports why.
+ */
+export function uploadTarget(first: IncomingMessage): string | undefined {
+  if (first instanceof LargeMessage) return undefined;
+  try {
+    const d = decodeFlightData(first).descriptor;
+    if (!d) return undefined;
+    const patchKey = patchTarget(d);
+    if (patchKey !== undefined) return parseObjectKey(patchKey, true);
+    if (d.path.length === 0) return undefined;
+    const target = parsePutPath(d.path[0]);
+    return target.key ?? target.prefix;
+  } catch {
+    return undefined;
   }
 }
 

@@ -17,7 +17,12 @@ export interface Store {
    * Store a new base. `signal` is the call's: a store that commits in several steps (the shared tier) does
    * not commit once it is aborted, so a write its client gave up on cannot land after the client's next one.
    */
-  put(key: string, body: ObjectBody | StagedPayload, signal?: AbortSignal): Promise<ObjectStat>;
+  put(
+    key: string,
+    body: ObjectBody | StagedPayload,
+    signal?: AbortSignal,
+    hint?: PutHint,
+  ): Promise<ObjectStat>;
   /** Append a patch; `signal` as for {@link Store.put}. */
   patch(key: string, data: Uint8Array, signal?: AbortSignal): Promise<ObjectStat>;
   get(key: string): Promise<StoredObject>;
@@ -31,6 +36,12 @@ export interface Store {
   forgetCopies?(sel: KeySelector): Promise<void>;
   usage(): Promise<StoreUsage>;
   close(): Promise<void>;
+}
+
+/** What the caller knows about a put that may save a store work. */
+export interface PutHint {
+  /** The key was made up by the server just now (a random id): nothing is stored under it yet. */
+  fresh?: boolean;
 }
 
 /** Resident and indexed totals plus counters. */

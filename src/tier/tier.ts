@@ -67,6 +67,8 @@ export interface TierOptions {
   retireDelayMs?: number;
   /** Parallel record reads/writes in list and prefix delete (default 8). */
   concurrency?: number;
+  /** Records (with their ETags) remembered for the first CAS round of the next write (default 4096). */
+  headCacheSize?: number;
 }
 
 /** A record and the ETag it was read with (for the caller's own conditional logic). */
@@ -80,6 +82,11 @@ export interface PutMeta {
   kind: "opaque" | "native";
   /** Rows of a native table (for listings). */
   rows?: number;
+  /**
+   * The key is new to the tier (the server made its id up): the first CAS round writes with
+   * `If-None-Match: *` without reading the record first. A wrong guess only costs a lost round.
+   */
+  fresh?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -98,6 +105,14 @@ export class Tier {
     { timer: ReturnType<typeof setTimeout>; key: string; blobs: string[] }
   >();
   #nextRetire = 0;
+  /**
+   * The last record this process read or wrote per key, with its ETag: the first CAS round of the next
+   * write of the key uses it instead of reading the record again (one S3 request less per write). It is
+   * only a guess: a record changed by another writer makes that round lose (412) and the loop re-reads.
+   * The cluster routes a session's writes to one replica, so on that replica the guess is almost always
+   * right. Never used to answer reads.
+   */
+  readonly #heads: HeadCache;
 
   constructor(options: TierOptions) {
     this.#s3 = options.bucket;
@@ -106,6 +121,7 @@ export class Tier {
     this.#casAttempts = options.casAttempts ?? 64;
     this.#retireDelayMs = options.retireDelayMs ?? 10_000;
     this.#concurrency = options.concurrency ?? 8;
+    this.#heads = new HeadCache(options.headCacheSize ?? 4096);
   }
 
   /** Store a new base payload for `key`; resolves with the committed record (its `version` is the new one). */
@@ -116,7 +132,7 @@ export class Tier {
     signal?: AbortSignal,
   ): Promise<VersionRecord> {
     checkKey(key);
-    const [{ blob, size, crc }, first] = await this.#uploadAndRead(key, body, signal);
+    const [{ blob, size, crc }, first] = await this.#uploadAndRead(key, body, signal, meta.fresh);
     return await this.#commit(key, blob, first, signal, (current) => {
       const version = (current?.version ?? 0) + 1;
       const base: BaseRef = { version, blob, size, crc32: crc, kind: meta.kind };
@@ -354,7 +370,14 @@ export class Tier {
    * then costs two round trips (upload || read, then the conditional write) instead of three. Reading
    * before the upload ends is safe: a record that changes meanwhile only makes the first CAS lose.
    */
-  async #uploadAndRead(key: string, body: Uint8Array | ReadableStream<Uint8Array>, signal?: AbortSignal) {
+  async #uploadAndRead(
+    key: string,
+    body: Uint8Array | ReadableStream<Uint8Array>,
+    signal?: AbortSignal,
+    fresh = false,
+  ) {
+    const known = fresh ? { ok: true as const, r: undefined } : this.#heads.get(key);
+    if (known) return [await this.#upload(key, body, signal), known.r] as const;
     const reading = this.#readRecord(key, signal).then(
       (r) => ({ ok: true as const, r }),
       (e) => ({ ok: false as const, e }),
@@ -436,6 +459,7 @@ export class Tier {
         await this.#writeRecord(record, read?.etag);
       } catch (err) {
         if (err instanceof TierPreconditionError) {
+          // Also after a round built on a remembered record: a lost round may still be a resent copy of ours.
           attempted = { record, previous: read?.record };
           await backoff(attempt);
           continue;
@@ -505,27 +529,41 @@ export class Tier {
     try {
       got = await this.#s3.getStream(this.layout.recordKey(key), undefined, signal);
     } catch (err) {
-      if (err instanceof TierNotFoundError) return undefined;
+      if (err instanceof TierNotFoundError) {
+        this.#heads.remember(key, undefined);
+        return undefined;
+      }
       throw err;
     }
     const text = decoder.decode(await new Response(got.body).arrayBuffer());
+    let head: RecordHead;
     try {
-      return { record: parseRecord(text, key), etag: got.etag };
+      head = { record: parseRecord(text, key), etag: got.etag };
     } catch {
+      this.#heads.forget(key);
       throw dataLoss(`tier record of ${key} is malformed`);
     }
+    this.#heads.remember(key, head);
+    return head;
   }
 
   async #writeRecord(record: VersionRecord, etag: string | undefined, signal?: AbortSignal): Promise<void> {
     const body = encoder.encode(JSON.stringify(record));
-    await this.#s3.put(
-      this.layout.recordKey(record.key),
-      body,
-      etag
-        ? { ifMatch: etag, contentType: "application/json" }
-        : { ifNoneMatch: "*", contentType: "application/json" },
-      signal,
-    );
+    try {
+      const written = await this.#s3.put(
+        this.layout.recordKey(record.key),
+        body,
+        etag
+          ? { ifMatch: etag, contentType: "application/json" }
+          : { ifNoneMatch: "*", contentType: "application/json" },
+        signal,
+      );
+      if (written.etag) this.#heads.remember(record.key, { record, etag: written.etag });
+      else this.#heads.forget(record.key);
+    } catch (err) {
+      this.#heads.forget(record.key);
+      throw err;
+    }
   }
 
   async #forEachRecordKey(
@@ -542,6 +580,35 @@ export class Tier {
       }
     }
     await mapLimit(batch, this.#concurrency, fn);
+  }
+}
+
+/** What {@link HeadCache.get} knows of a key: its record and ETag, or that it had none (`r` undefined). */
+type KnownHead = { ok: true; r: RecordHead | undefined };
+
+/** The last known record per key, least recently used dropped first (see `Tier.#heads`). */
+class HeadCache {
+  readonly #entries = new Map<string, RecordHead | undefined>();
+
+  constructor(private readonly capacity: number) {}
+
+  get(key: string): KnownHead | undefined {
+    if (!this.#entries.has(key)) return undefined;
+    const r = this.#entries.get(key);
+    this.#entries.delete(key); // re-insert: most recently used last
+    this.#entries.set(key, r);
+    return { ok: true, r };
+  }
+
+  remember(key: string, head: RecordHead | undefined): void {
+    if (this.capacity <= 0) return;
+    this.#entries.delete(key);
+    this.#entries.set(key, head);
+    if (this.#entries.size > this.capacity) this.#entries.delete(this.#entries.keys().next().value!);
+  }
+
+  forget(key: string): void {
+    this.#entries.delete(key);
   }
 }
 
