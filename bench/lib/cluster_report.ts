@@ -67,7 +67,20 @@ export function clusterTargets(results: Json): ClusterTarget[] {
       : "no data",
     status: put === undefined || get === undefined ? "n/a" : put >= 0.8 && get >= 0.8 ? "PASS" : "FAIL",
   });
-  const steps = (c.memory?.steps ?? []).filter((s: Json) => s.who?.startsWith("replica") && !s.error);
+  const forward = (c.memory?.steps ?? []).find((s: Json) => s.owner && !s.error);
+  out.push({
+    target: `cluster: forwarding a ${
+      sizeName(c.memory?.size ?? 1024 * MiB)
+    } object adds < 64 MiB to a replica's peak RSS`,
+    measured: forward
+      ? `${mib(forward.added)} MiB (${forward.step})${
+        c.memory.size < 1024 * MiB ? "; short run: not the 1 GiB case" : ""
+      }`
+      : "no data",
+    status: forward ? (forward.added < 64 * MiB && c.memory.size >= 1024 * MiB ? "PASS" : "FAIL") : "n/a",
+  });
+  const steps = (c.memory?.steps ?? []).filter((s: Json) => s.who?.startsWith("replica") && !s.error)
+    .map((s: Json) => s.owner ? { ...s.owner, step: `put by the owner ${s.owner.who} (tier upload)` } : s);
   const worst = steps.length ? steps.reduce((a: Json, b: Json) => (b.added > a.added ? b : a)) : undefined;
   out.push({
     target: `cluster: a replica's peak RSS < 64 MiB above idle while a ${
@@ -277,6 +290,13 @@ export function renderCluster(results: Json): string[] {
           mib(s.sampled_max_rss)
         } | ${mib(s.added)} | ${mib(s.added_in_step)} | ${mib(s.rss_after)} |`,
       );
+      if (s.owner) {
+        L.push(
+          `| ... the same put at the owner, ${s.owner.who} (tier upload) | | ${
+            mib(s.owner.idle_rss)
+          } | | - / ${mib(s.owner.sampled_max_rss)} | ${mib(s.owner.added)} | | |`,
+        );
+      }
     }
     L.push("");
   }
