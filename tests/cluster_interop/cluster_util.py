@@ -64,6 +64,16 @@ class Replica:
                 out[name] = float(value)
         return out
 
+    def store_puts(self) -> float:
+        """Puts (and patches) this replica wrote to the tier itself: a write relayed to the owner counts there."""
+        with urllib.request.urlopen(f"{self.http}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("flame_cache_store_operations_total{") and ('op="put"' in line or 'op="patch"' in line)
+        )
+
     def log_tail(self, n: int = 40) -> str:
         try:
             lines = (self.dir.parent / f"{self.name}.log").read_text(errors="replace").splitlines()
