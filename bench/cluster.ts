@@ -307,7 +307,8 @@ export async function clusterCases(ctx: ClusterBenchContext): Promise<Json> {
 
     // 1 KiB at c=1: get and put on every path
     out.small = [];
-    for (const mode of ["get", "put"] as const) {
+    // update: a write to an existing key, which a replica relays to the session's owner (src/cluster/forward.ts)
+    for (const mode of ["get", "put", "update"] as const) {
       for (const path of paths) {
         ctx.say(`  1 KiB ${mode}, c=1, ${cfg.seconds} s: ${path.label}`);
         const gate = await ctx.idleGate();
@@ -326,7 +327,7 @@ export async function clusterCases(ctx: ClusterBenchContext): Promise<Json> {
           mode,
           // put: the driver's set-up keys are not used, one is enough
           "--objects",
-          mode === "get" ? cfg.objects : 1,
+          mode === "put" ? 1 : cfg.objects,
           "--warm",
           "--server-pid",
           path.serverPid,
@@ -418,29 +419,11 @@ async function memoryCase(
   size: number,
   idleRss: Record<string, number | undefined>,
 ): Promise<Json> {
-  // A session replica-1 owns: the put through replica-0 is relayed to it (src/cluster/forward.ts), so the
-  // first step measures the forwarder (replica-0) and the owner's tier upload (replica-1) at once.
-  const ids = env.replicas.map((_, i) => `replica-${i}`);
-  let n = 0;
-  while (owner(`bench/rss${n}`, ids) !== "replica-1") n++;
-  const key = `bench/rss${n}/big`;
-  const pidOf = (who: string) => env.replicaPids[Number(who.slice("replica-".length))];
-  const steps: {
-    step: string;
-    who: string;
-    pid: number;
-    address: string;
-    ops: string;
-    owner?: { who: string; pid: number };
-  }[] = [
-    {
-      step: "put through replica-0 (forwarded to the owner, replica-1)",
-      who: "replica-0",
-      ops: "put",
-      owner: { who: "replica-1", pid: pidOf("replica-1") },
-    },
-    { step: "get through replica-2 (cold: from the tier)", who: "replica-2", ops: "get" },
-    { step: "get through replica-1 (its local copy)", who: "replica-1", ops: "get" },
+  const key = "bench/rss/big";
+  const steps: { step: string; who: string; pid: number; address: string; ops: string }[] = [
+    { step: "put through replica-0", who: "replica-0", ops: "put" },
+    { step: "get through replica-1 (cold: from the tier)", who: "replica-1", ops: "get" },
+    { step: "get through replica-0 (its local copy)", who: "replica-0", ops: "get" },
   ].map((s) => {
     const i = Number(s.who.slice("replica-".length));
     return { ...s, pid: env.replicaPids[i], address: env.replicas[i] };
@@ -470,9 +453,6 @@ async function memoryCase(
     const idle = idleRss[String(pid)] ?? before;
     resetPeak(pid);
     const sampler = new RssSampler(pid, 50, true);
-    const ownerBefore = s.owner ? memStatus(s.owner.pid).rss : undefined;
-    if (s.owner) resetPeak(s.owner.pid);
-    const ownerSampler = s.owner ? new RssSampler(s.owner.pid, 50, true) : undefined;
     const r = await ctx.py("flight_bench.py", [
       "large",
       "--address",
@@ -493,7 +473,6 @@ async function memoryCase(
       [pid, env.s3Pid].join(","),
     ], 900_000);
     const sampled = sampler.stop();
-    const ownerSampled = ownerSampler?.stop();
     const hwm = r.first?.[s.ops]?.vm_hwm;
     const peak = Math.max(hwm ?? 0, sampled);
     const seconds = r[`${s.ops}_s`]?.[0];
@@ -517,16 +496,6 @@ async function memoryCase(
       others_busy_before: gate.others_busy,
       error: r.error,
     };
-    if (s.owner && ownerSampled !== undefined) {
-      const ownerIdle = idleRss[String(s.owner.pid)] ?? ownerBefore;
-      const ownerPeak = Math.max(memStatus(s.owner.pid).hwm ?? 0, ownerSampled);
-      row.owner = {
-        ...s.owner,
-        idle_rss: ownerIdle,
-        sampled_max_rss: ownerSampled,
-        added: ownerIdle !== undefined ? ownerPeak - ownerIdle : undefined,
-      };
-    }
     if (!r.error) {
       ctx.say(
         `    ${row.mib_s.toFixed(0)} MiB/s; RSS idle ${(idle! / MiB).toFixed(0)} MiB, peak +${

@@ -28,7 +28,7 @@ const mib = (x?: number) => (x === undefined ? "-" : f0(x / MiB));
 const sizeName = (n: number) => (n >= 1024 * MiB ? `${n / 1024 / MiB} GiB` : `${n / MiB} MiB`);
 
 /** The 1 KiB c=1 row of a path and mode. */
-export function smallRow(cluster: Json, path: string, mode: "get" | "put"): Json | undefined {
+export function smallRow(cluster: Json, path: string, mode: "get" | "put" | "update"): Json | undefined {
   return (cluster?.small ?? []).find((r: Json) => r.path === path && r.mode === mode && !r.error && r[mode]);
 }
 
@@ -67,20 +67,7 @@ export function clusterTargets(results: Json): ClusterTarget[] {
       : "no data",
     status: put === undefined || get === undefined ? "n/a" : put >= 0.8 && get >= 0.8 ? "PASS" : "FAIL",
   });
-  const forward = (c.memory?.steps ?? []).find((s: Json) => s.owner && !s.error);
-  out.push({
-    target: `cluster: forwarding a ${
-      sizeName(c.memory?.size ?? 1024 * MiB)
-    } object adds < 64 MiB to a replica's peak RSS`,
-    measured: forward
-      ? `${mib(forward.added)} MiB (${forward.step})${
-        c.memory.size < 1024 * MiB ? "; short run: not the 1 GiB case" : ""
-      }`
-      : "no data",
-    status: forward ? (forward.added < 64 * MiB && c.memory.size >= 1024 * MiB ? "PASS" : "FAIL") : "n/a",
-  });
-  const steps = (c.memory?.steps ?? []).filter((s: Json) => s.who?.startsWith("replica") && !s.error)
-    .map((s: Json) => s.owner ? { ...s.owner, step: `put by the owner ${s.owner.who} (tier upload)` } : s);
+  const steps = (c.memory?.steps ?? []).filter((s: Json) => s.who?.startsWith("replica") && !s.error);
   const worst = steps.length ? steps.reduce((a: Json, b: Json) => (b.added > a.added ? b : a)) : undefined;
   out.push({
     target: `cluster: a replica's peak RSS < 64 MiB above idle while a ${
@@ -290,13 +277,6 @@ export function renderCluster(results: Json): string[] {
           mib(s.sampled_max_rss)
         } | ${mib(s.added)} | ${mib(s.added_in_step)} | ${mib(s.rss_after)} |`,
       );
-      if (s.owner) {
-        L.push(
-          `| ... the same put at the owner, ${s.owner.who} (tier upload) | | ${
-            mib(s.owner.idle_rss)
-          } | | - / ${mib(s.owner.sampled_max_rss)} | ${mib(s.owner.added)} | | |`,
-        );
-      }
     }
     L.push("");
   }
@@ -307,8 +287,8 @@ export function renderCluster(results: Json): string[] {
 /** The section's headline figures, each against the single node with durable fs storage. */
 function summary(c: Json): string[] {
   const L: string[] = [];
-  const lat = (path: string, mode: "get" | "put") => smallRow(c, path, mode)?.[mode];
-  const extra = (path: string, mode: "get" | "put") => {
+  const lat = (path: string, mode: "get" | "put" | "update") => smallRow(c, path, mode)?.[mode];
+  const extra = (path: string, mode: "get" | "put" | "update") => {
     const a = lat(path, mode), b = lat("single-fs", mode);
     return a && b
       ? `${signed(a.p50_ms - b.p50_ms)} ms p50, ${signed(a.p99_ms - b.p99_ms)} ms p99 (${f2(a.p50_ms)} vs ${
@@ -330,6 +310,12 @@ function summary(c: Json): string[] {
   L.push("");
   L.push(`- 1 KiB GET at c=1 through the balancer: ${extra("balancer", "get")}.`);
   L.push(`- 1 KiB PUT at c=1 through the balancer: ${extra("balancer", "put")}.`);
+  L.push(
+    `- 1 KiB UPDATE (a put naming an existing object; relayed to the session's owner by a replica that does not ` +
+      `own it) at c=1 through the balancer: ${extra("balancer", "update")}; one replica directly: ${
+        extra("replica", "update")
+      }.`,
+  );
   L.push(
     `- 64 MiB through the balancer: PUT ${big("balancer", "put")}, GET ${
       big("balancer", "get")

@@ -8,7 +8,7 @@
          CPU time of more processes (a cluster: replicas, the S3 service, the balancer) per phase.
   check  --address H:P --key K --size BYTES     (GET one object, check its size)
   paired --address A --address2 B --size BYTES --reps N   (PUTs alternating between two servers)
-  small  --address H:P --size BYTES --concurrency C --seconds S --mode put|get|mixed
+  small  --address H:P --size BYTES --concurrency C --seconds S --mode put|get|mixed|update
          [--procs P] [--objects N] [--server-pid PID] [--probe-pids P1,...] [--warm]
          C clients (P processes x C/P threads, one FlightClient per thread) in a closed loop for S
          seconds; reports ops/s and latency percentiles. --warm: each client reads every key once
@@ -217,7 +217,7 @@ def _worker_proc(args_dict, threads, keys, conn):
     def loop(idx):
         client = connect(args.address)
         rnd = random.Random(idx * 7919 + os.getpid())
-        lat = {"put": [], "get": []}
+        lat = {"put": [], "get": [], "update": []}
         errors = 0
         try:
             for key in (keys if args.warm else keys[:1]):  # untimed: opens the connection (and warms)
@@ -233,8 +233,10 @@ def _worker_proc(args_dict, threads, keys, conn):
                 break
             t0 = time.perf_counter()
             try:
-                if op == "put":
-                    writer, reader = client.do_put(flight.FlightDescriptor.for_path(args.prefix), UPLOAD_SCHEMA,
+                if op in ("put", "update"):
+                    # update: a put naming an existing object (a new version of it), not a new id
+                    path = args.prefix if op == "put" else keys[rnd.randrange(len(keys))]
+                    writer, reader = client.do_put(flight.FlightDescriptor.for_path(path), UPLOAD_SCHEMA,
                                                    options=OP_TIMEOUT)
                     writer.write_batch(batch)
                     writer.done_writing()
@@ -266,7 +268,7 @@ def _worker_proc(args_dict, threads, keys, conn):
     for t in ts:
         t.join()
     c1 = self_cpu()
-    lat = {"put": [], "get": []}
+    lat = {"put": [], "get": [], "update": []}
     errors = 0
     for r in results:
         if r is None:
@@ -315,7 +317,7 @@ def run_small(args) -> dict:
     pids = probe_pids(args.probe_pids)
     s0, p0 = probe.cpu(), cpu_of(pids)
     t0 = time.perf_counter()
-    lat = {"put": [], "get": []}
+    lat = {"put": [], "get": [], "update": []}
     errors = 0
     client_cpu = 0.0
     for a in pipes:
@@ -339,7 +341,7 @@ def run_small(args) -> dict:
     if pids:
         out["probe_cpu_s"] = cpu_delta(p0, p1)
     total = 0
-    for k in ("put", "get"):
+    for k in ("put", "get", "update"):
         xs = lat[k]
         total += len(xs)
         if xs:
@@ -366,7 +368,7 @@ def main():
     ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--objects", type=int, default=200)
-    ap.add_argument("--mode", choices=["put", "get", "mixed"], default="get")
+    ap.add_argument("--mode", choices=["put", "get", "mixed", "update"], default="get")
     ap.add_argument("--probe-pids", default="", help="comma-separated pids whose CPU time is reported too")
     ap.add_argument("--warm", action="store_true", help="small: every client reads every key once first")
     args = ap.parse_args()

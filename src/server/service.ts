@@ -24,7 +24,7 @@ import {
 import { checkPart, newObjectKey, parseObjectKey, parsePutPath, parseSelector } from "../flight/keys.ts";
 import { parseTicket } from "../flight/tickets.ts";
 import { encodeLegacyMetadata, encodeObjectRef } from "../flight/object_ref.ts";
-import { readUpload, type Upload, uploadTarget } from "./upload.ts";
+import { readUpload, type Upload, uploadKey } from "./upload.ts";
 import type { IncomingMessage } from "../grpc/mod.ts";
 import { type Forwarder, sessionOf } from "../cluster/mod.ts";
 import { discardStaged, type Stager } from "./payload.ts";
@@ -120,9 +120,17 @@ export class FlightService {
   async doPut(call: FlightCall): Promise<void> {
     const incoming = call.messages()[Symbol.asyncIterator]();
     const first = await incoming.next();
-    const messages = resumed(first, incoming);
-    const target = first.done ? undefined : uploadTarget(first.value);
-    if (target !== undefined && await this.forwarded(call, "DoPut", target, messages)) return;
+    let messages = resumed([first], incoming);
+    // Cluster mode: small writes to an existing key go to its session's owner. A put to a prefix makes a
+    // new key, which no write can race and whose record needs no read, and a large body would cross the
+    // network twice: both are written here, and this replica keeps the copy (docs/cluster.md, "Routing").
+    const key = first.done || !this.options.forwarder ? undefined : uploadKey(first.value);
+    if (key !== undefined) {
+      const second = await incoming.next(); // the payload's first message: its size is known before its bytes
+      messages = resumed([first, second], incoming);
+      const large = [first, second].some((m) => !m.done && m.value instanceof LargeMessage);
+      if (!large && await this.forwarded(call, "DoPut", key, messages)) return;
+    }
     const upload = await readUpload(messages, {
       maxObjectBytes: this.options.maxObjectBytes,
       stager: this.options.stager,
@@ -229,7 +237,7 @@ export class FlightService {
         } else {
           key = parseObjectKey(target);
         }
-        if (await this.forwarded(call, "DoAction", target, only(request))) return;
+        if (action.type === "UPDATE" && await this.forwarded(call, "DoAction", target, only(request))) return;
         const data = decodeBase64(body.slice(colon + 1));
         const stat = await this.store.put(key, { type: "opaque", data } satisfies ObjectBody, call.signal, {
           fresh: action.type === "PUT",
@@ -371,13 +379,15 @@ function listScope(prefix: string): string {
   return whole.join("/");
 }
 
-/** The request messages again, from the first (already read) on: an iterator that is also iterable. */
+/** The request messages again, from those already read on: an iterator that is also iterable. */
 async function* resumed(
-  first: IteratorResult<IncomingMessage>,
+  read: IteratorResult<IncomingMessage>[],
   rest: AsyncIterator<IncomingMessage>,
 ): AsyncGenerator<IncomingMessage> {
-  if (first.done) return;
-  yield first.value;
+  for (const m of read) {
+    if (m.done) return;
+    yield m.value;
+  }
   for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
 }
 

@@ -227,11 +227,11 @@ class UploadState {
 }
 
 /**
- * What the first message of a DoPut names, read before the rest arrives (to route the call): the key of a
- * patch or put, or the prefix of a put that lets the server choose the id. Undefined when the message
- * names nothing usable; the upload itself then reports why.
+ * The existing key a DoPut writes, from its first message (read before the rest arrives, to route the
+ * call): the key of a patch or of a put that names its object. Undefined for a put to a prefix (the server
+ * picks a new id), and when the message names nothing usable (the upload itself then reports why).
  */
-export function uploadTarget(first: IncomingMessage): string | undefined {
+export function uploadKey(first: IncomingMessage): string | undefined {
   if (first instanceof LargeMessage) return undefined;
   try {
     const d = decodeFlightData(first).descriptor;
@@ -239,8 +239,7 @@ export function uploadTarget(first: IncomingMessage): string | undefined {
     const patchKey = patchTarget(d);
     if (patchKey !== undefined) return parseObjectKey(patchKey, true);
     if (d.path.length === 0) return undefined;
-    const target = parsePutPath(d.path[0]);
-    return target.key ?? target.prefix;
+    return parsePutPath(d.path[0]).key;
   } catch {
     return undefined;
   }

@@ -1,8 +1,9 @@
 /**
- * Writes go to the owner of their session (src/cluster/forward.ts): two real replicas on one etcd and one
- * SeaweedFS bucket. Every write sent to the replica that does not own the session (put, put to a prefix,
- * update, patch, a 24 MiB upload, session delete) is relayed to the owner, which alone writes the tier;
- * reads are served where they arrive. When the owner is gone, the call is served where it arrived.
+ * Small writes to an existing key go to the owner of their session (src/cluster/forward.ts): two real
+ * replicas on one etcd and one SeaweedFS bucket. Through the replica that does not own the session, a put
+ * naming its object, an update, a patch and a session delete are relayed to the owner, which alone writes
+ * the tier; a put to a prefix (a new id) and a large body are written where they arrive; reads are served
+ * where they arrive. When the owner is gone, the call is served where it arrived.
  */
 import assert from "node:assert/strict";
 import { FlameCacheClient, NotFoundError } from "../../src/client/mod.ts";
@@ -72,23 +73,23 @@ Deno.test({ name: "a session's writes reach its owner through any replica", igno
     );
     clients.push(a, b);
 
-    // Through A, on a session B owns: every write is relayed to B.
+    // Through A, on a session B owns: writes to existing keys are relayed to B.
     const session = sessionOwnedBy(IDS[1], "app");
-    const ref = await a.putObject(session, new Uint8Array([1, 2, 3]));
-    const named = await a.putObject(`${session}/named`, new Uint8Array([4]));
-    const updated = await a.updateObject(ref, new Uint8Array([5, 6]));
+    const ref = await a.putObject(session, new Uint8Array([1, 2, 3])); // new id: written by A
+    const named = await a.putObject(`${session}/named`, new Uint8Array([4])); // relayed
+    const updated = await a.updateObject(ref, new Uint8Array([5, 6])); // relayed
     assert.equal(updated.version, ref.version + 1);
-    const patched = await a.patchObject(updated, new Uint8Array([7]));
+    const patched = await a.patchObject(updated, new Uint8Array([7])); // relayed
     assert.equal(patched.version, updated.version + 1);
     const big = new Uint8Array(24 * MIB);
     for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) & 0xff;
-    const bigRef = await a.putObject(session, big);
+    const bigRef = await a.putObject(`${session}/big`, big); // a large body: written by A
 
     const logsA = servers[0].logs();
     const logsB = servers[1].logs();
-    assert.equal(count(logsA, "forwarded"), 5, "A relayed the five writes");
-    assert.equal(count(logsA, "put"), 0, "A stored none of them itself");
-    assert.equal(count(logsB, "put"), 5, "B stored all five (DoPut logs each as a put)");
+    assert.equal(count(logsA, "forwarded"), 3, "A relayed the three small writes to existing keys");
+    assert.equal(count(logsA, "put"), 2, "A wrote the new id and the large body itself");
+    assert.equal(count(logsB, "put"), 3, "B wrote the three it was relayed (DoPut logs each as a put)");
 
     // Reads are served where they arrive, and see every write.
     const got = await a.getObject(patched);
@@ -99,18 +100,18 @@ Deno.test({ name: "a session's writes reach its owner through any replica", igno
 
     // A session A owns: served by A, nothing relayed.
     const mine = sessionOwnedBy(IDS[0], "app");
-    await a.putObject(mine, new Uint8Array([9]));
-    assert.equal(count(servers[0].logs(), "forwarded"), 5);
+    await a.updateObject(await a.putObject(mine, new Uint8Array([9])), new Uint8Array([10]));
+    assert.equal(count(servers[0].logs(), "forwarded"), 3);
 
     // A session delete through A is relayed to B; nothing of the session is left.
     await a.deleteObjects(session);
-    assert.equal(count(servers[0].logs(), "forwarded"), 6);
+    assert.equal(count(servers[0].logs(), "forwarded"), 4);
     await assert.rejects(b.getObject(patched), NotFoundError);
     await assert.rejects(a.getObject(bigRef), NotFoundError);
 
     // B gone without leaving (its lease still lists it): A serves B's sessions itself.
     await servers[1].kill();
-    const after = await a.putObject(session, new Uint8Array([8]));
+    const after = await a.putObject(`${session}/after`, new Uint8Array([8]));
     assert.equal((await a.getObject(after)).version, 1);
     assert.match(
       servers[0].logs(),
