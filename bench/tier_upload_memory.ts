@@ -2,11 +2,14 @@
  * Diagnostic: how much resident memory a large upload to the tier costs, by itself, in a fresh process.
  *
  * ```
- * deno run -A bench/tier_upload_memory.ts --cluster-env DIR/cluster.env --how fetch|raw [--mib 256]
+ * deno run -A bench/tier_upload_memory.ts --cluster-env DIR/cluster.env --how fetch|node|raw [--mib 256]
  *   [--part-concurrency 2]
  * ```
- * - `fetch`: what a replica does (`S3Bucket.put` of a stream read from a file in 8 MiB pieces: multipart,
- *   8 MiB parts, each sent with `fetch`).
+ * - `fetch` (the name is historical): what a replica does, `S3Bucket.put` of the file as a byte stream
+ *   (`fileRangeStream`, read straight into the part buffers): multipart, 8 MiB parts. Parts went out with `fetch` until 2026-12-06 (+155-163 MiB for
+ *   256 MiB); they go out with `node:http` now (src/tier/_node_request.ts).
+ * - `node`: the same upload through `node:http` by hand, each part written from ONE reused 1 MiB buffer
+ *   filled from the file (what showed `node:http` keeps no copies: +14-16 MiB, every byte checked).
  * - `raw`: the same multipart upload, each 8 MiB part written to a plain HTTP/1.1 connection
  *   (`Deno.connect`) from ONE reused 1 MiB buffer filled from the file (`Conn.write` resolves once the
  *   kernel holds the bytes, so the buffer can be refilled). Requests are signed by aws4fetch. A baseline
@@ -21,29 +24,16 @@ import { parseArgs } from "node:util";
 import { AwsClient } from "aws4fetch";
 import { XMLParser } from "fast-xml-parser";
 import { S3Bucket } from "../src/tier/s3.ts";
+import { fileRangeStream } from "../src/cluster/file_stream.ts";
 import { readEnvFile } from "./lib/env_file.ts";
 
 const MiB = 1024 * 1024;
 const PART = 8 * MiB;
 
-/** The replica's way: S3Bucket.put of a file stream (fresh 8 MiB buffers, as TierStore reads staged files). */
+/** The replica's way: S3Bucket.put of the staged file as a byte stream (src/cluster/file_stream.ts). */
 async function viaFetch(bucket: S3Bucket, key: string, path: string): Promise<void> {
-  const file = await Deno.open(path);
-  let left = (await file.stat()).size;
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      if (left === 0) {
-        file.close();
-        c.close();
-        return;
-      }
-      const buf = new Uint8Array(Math.min(left, PART));
-      const n = (await file.read(buf))!;
-      left -= n;
-      c.enqueue(buf.subarray(0, n));
-    },
-  });
-  await bucket.put(key, stream);
+  const size = (await Deno.stat(path)).size;
+  await bucket.put(key, await fileRangeStream(path, 0, size));
 }
 
 /** Read one HTTP/1.1 response (status line, headers, a Content-Length body) from `conn`. */
@@ -128,6 +118,99 @@ async function viaRaw(aws: AwsClient, endpoint: string, key: string, path: strin
   conn.close();
 }
 
+/**
+ * The same multipart upload through `node:http` (Deno's Node-compatible client): each 8 MiB part written
+ * with `req.write` from ONE reused 1 MiB buffer, refilled after each write's callback.
+ */
+async function viaNodeHttp(aws: AwsClient, endpoint: string, key: string, path: string): Promise<void> {
+  const http = await import("node:http");
+  const request = async (
+    method: string,
+    target: string,
+    length: number,
+    body?: (req: import("node:http").ClientRequest) => Promise<void>,
+  ) => {
+    const signed = await aws.sign(target, { method, headers: { "content-length": String(length) } });
+    const u = new URL(signed.url);
+    const headers: Record<string, string> = {};
+    signed.headers.forEach((v, k) => (headers[k] = v));
+    return await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>(
+      (resolve, reject) => {
+        const req = http.request({
+          method,
+          hostname: u.hostname,
+          port: u.port,
+          path: u.pathname + u.search,
+          headers,
+        });
+        req.on("error", reject);
+        req.on("response", (res: import("node:http").IncomingMessage) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => (text += c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+          res.on("error", reject);
+        });
+        (body ? body(req) : Promise.resolve()).then(() => req.end(), reject);
+      },
+    );
+  };
+  const objectUrl = `${endpoint}/${key}`;
+  const created = await request("POST", `${objectUrl}?uploads=`, 0);
+  const uploadId = String(new XMLParser().parse(created.body)?.InitiateMultipartUploadResult?.UploadId);
+  const file = await Deno.open(path);
+  const size = (await file.stat()).size;
+  const buf = new Uint8Array(MiB);
+  const etags: string[] = [];
+  for (let part = 1, offset = 0; offset < size; part++, offset += PART) {
+    const length = Math.min(PART, size - offset);
+    const r = await request(
+      "PUT",
+      `${objectUrl}?partNumber=${part}&uploadId=${encodeURIComponent(uploadId)}`,
+      length,
+      async (req) => {
+        let left = length;
+        while (left > 0) {
+          const n = (await file.read(buf.subarray(0, Math.min(buf.length, left))))!;
+          await new Promise<void>((res, rej) =>
+            req.write(buf.subarray(0, n), (e: unknown) => e ? rej(e) : res())
+          );
+          left -= n;
+        }
+      },
+    );
+    if (r.status !== 200) throw new Error(`part ${part}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+    etags.push(String(r.headers["etag"] ?? ""));
+  }
+  file.close();
+  const xml = `<CompleteMultipartUpload>${
+    etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join("")
+  }</CompleteMultipartUpload>`;
+  const bytes = new TextEncoder().encode(xml);
+  const done = await request(
+    "POST",
+    `${objectUrl}?uploadId=${encodeURIComponent(uploadId)}`,
+    bytes.length,
+    (req) => new Promise<void>((res, rej) => req.write(bytes, (e: unknown) => e ? rej(e) : res())),
+  );
+  if (done.status !== 200) throw new Error(`complete: HTTP ${done.status}`);
+}
+
+/** True when the stream holds exactly the file's bytes. */
+async function sameBytes(got: { body: ReadableStream<Uint8Array> }, path: string): Promise<boolean> {
+  const file = await Deno.readFile(path);
+  let off = 0;
+  let same = true;
+  for await (const chunk of got.body) {
+    if (off + chunk.length > file.length) same = false;
+    else {
+      for (let i = 0; i < chunk.length && same; i++) if (chunk[i] !== file[off + i]) same = false;
+    }
+    off += chunk.length;
+  }
+  return same && off === file.length;
+}
+
 async function writeAll(to: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) off += await to.write(bytes.subarray(off));
@@ -154,10 +237,12 @@ if (import.meta.main) {
   try {
     // the payload file, written in 1 MiB pieces (the buffer is garbage before the measurement starts)
     const file = await Deno.open(path, { write: true });
-    const piece = crypto.getRandomValues(new Uint8Array(65536));
+    // random everywhere: a client that sends a reused buffer too early would store bytes that differ
     const chunk = new Uint8Array(MiB);
-    for (let o = 0; o < MiB; o += piece.length) chunk.set(piece, o);
-    for (let o = 0; o < size; o += MiB) await writeAll(file, chunk);
+    for (let o = 0; o < size; o += MiB) {
+      for (let p = 0; p < MiB; p += 65536) crypto.getRandomValues(chunk.subarray(p, p + 65536));
+      await writeAll(file, chunk);
+    }
     file.close();
     const key = `bench-upload-memory/${crypto.randomUUID()}`;
     const before = Deno.memoryUsage();
@@ -167,7 +252,14 @@ if (import.meta.main) {
       if (m.rss > peak.rss) peak = { rss: m.rss, external: m.external };
     }, 20);
     const t0 = performance.now();
-    if (values.how === "raw") {
+    if (values.how === "node") {
+      await viaNodeHttp(
+        new AwsClient({ ...credentials, service: "s3", region: env.get("AWS_REGION") ?? "us-east-1" }),
+        `${endpoint}/${bucketName}`.replace(/\/$/, ""),
+        key,
+        path,
+      );
+    } else if (values.how === "raw") {
       await viaRaw(
         new AwsClient({ ...credentials, service: "s3", region: env.get("AWS_REGION") ?? "us-east-1" }),
         `${endpoint}/${bucketName}`.replace(/\/$/, ""),
@@ -190,12 +282,15 @@ if (import.meta.main) {
     // check what was stored, then remove it
     const bucket = new S3Bucket({ endpoint, bucket: bucketName, pathStyle: true, credentials });
     const stored = await bucket.head(key);
+    // every byte as written (a client that reused a buffer before the bytes left would store wrong ones)
+    const same = await sameBytes(await bucket.getStream(key), path);
     await bucket.delete(key);
     console.log(JSON.stringify({
       how: values.how,
       mib: size / MiB,
       part_concurrency: values.how === "raw" ? 1 : Number(values["part-concurrency"]),
       stored_bytes: stored?.size,
+      stored_bytes_match: same,
       seconds,
       rss_before_mib: before.rss / MiB,
       peak_rss_mib: peak.rss / MiB,

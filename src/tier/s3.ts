@@ -41,6 +41,7 @@ import { AwsClient } from "aws4fetch";
 import { XMLParser } from "fast-xml-parser";
 import { CacheError, Status } from "../errors.ts";
 import type { S3Credentials } from "./credentials.ts";
+import { nodeRequest } from "./_node_request.ts";
 import {
   TierCredentialsError,
   TierNotFoundError,
@@ -158,9 +159,14 @@ export class S3Bucket {
       query?: Record<string, string>;
       headers?: HeadersInit;
       body?: Uint8Array | string;
+      /** Send over `node:http` instead of `fetch` (large bodies: see _node_request.ts). */
+      viaNode?: boolean;
     },
     signal?: AbortSignal,
   ): Promise<Response> {
+    if (init.viaNode && init.body instanceof Uint8Array) {
+      return await this.#sendViaNode(op, key, { ...init, body: init.body }, signal);
+    }
     const controller = new AbortController();
     const timer = setTimeout(
       () => controller.abort(new DOMException("timed out", "TimeoutError")),
@@ -192,11 +198,55 @@ export class S3Bucket {
    * Store `body` at `key`. Bytes and short streams go as one PUT; longer streams as a multipart upload
    * with bounded memory. Returns the ETag and the number of bytes stored.
    */
+  /**
+   * Send a signed request with an in-memory body over `node:http`, with `fetch`'s treatment: the same
+   * timeout, two retries of a 5xx/429 reply (as aws4fetch does), the same error mapping.
+   */
+  async #sendViaNode(
+    op: string,
+    key: string,
+    init: { method: string; query?: Record<string, string>; headers?: HeadersInit; body: Uint8Array },
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    for (let attempt = 0;; attempt++) {
+      const signed = await this.#aws.sign(this.#url(key, init.query), {
+        method: init.method,
+        headers: init.headers,
+      });
+      let response: Response;
+      try {
+        response = await nodeRequest(signed.url, {
+          method: init.method,
+          headers: signed.headers,
+          body: init.body,
+          timeoutMs: this.#timeoutMs,
+          signal,
+        });
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        throw new TierUnavailableError(`tier ${op}${key ? ` ${key}` : ""}: unreachable (${describe(err)})`);
+      }
+      if (response.ok) return response;
+      if (attempt < 2 && (response.status >= 500 || response.status === 429)) {
+        await response.body?.cancel();
+        await new Promise((r) => setTimeout(r, 50 * 2 ** attempt * (0.5 + Math.random())));
+        continue;
+      }
+      throw await errorFor(op, key, response);
+    }
+  }
+
+  /**
+   * Store `body` at `key`. `observe`, when given, sees every byte of the body once, in order (the tier
+   * checksums uploads with it); a file stream that supports BYOB reads is read straight into the part
+   * buffers, so a long upload allocates nothing per part.
+   */
   async put(
     key: string,
     body: Uint8Array | ReadableStream<Uint8Array>,
     conditions: PutConditions = {},
     signal?: AbortSignal,
+    observe?: (piece: Uint8Array) => void,
   ): Promise<PutResult> {
     if (body instanceof Uint8Array && body.buffer instanceof SharedArrayBuffer) {
       // fetch refuses a view on a SharedArrayBuffer (the server receives uploads into one): copy a short
@@ -204,8 +254,11 @@ export class S3Bucket {
       if (body.length > this.partSize) body = streamOfBytes(body);
       else body = body.slice();
     }
-    if (body instanceof Uint8Array) return await this.#putOnce(key, body, conditions, signal);
-    const parts = new PartReader(body.getReader(), this.partSize);
+    if (body instanceof Uint8Array) {
+      observe?.(body);
+      return await this.#putOnce(key, body, conditions, signal);
+    }
+    const parts = new PartReader(body, this.partSize, observe);
     try {
       const first = await parts.next();
       if (parts.done) return await this.#putOnce(key, first, conditions, signal);
@@ -259,6 +312,7 @@ export class S3Bucket {
           method: "PUT",
           query: { partNumber: String(partNumber), uploadId },
           body: bytes,
+          viaNode: true,
         }, signal).then(async (response) => {
           await response.body?.cancel();
           etags[partNumber - 1] = response.headers.get("etag") ?? "";
@@ -387,14 +441,32 @@ function streamOfBytes(data: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
-/** Reads a byte stream in parts of exactly `size` bytes (the last may be shorter). */
+/**
+ * Reads a byte stream in parts of exactly `size` bytes (the last may be shorter), into part buffers that
+ * are reused once their upload is done. A byte stream (one that offers BYOB reads, e.g. a file range) is
+ * read straight into the part buffer; any other stream is copied from its chunks.
+ */
 class PartReader {
   done = false;
+  /** Bytes read past the end of the previous part (its end-of-stream check), owed to the next one. */
   #pending: Uint8Array | undefined;
   /** Part buffers whose upload finished, for reuse: memory stays at (parts in flight + 1) buffers. */
   readonly #free: ArrayBuffer[] = [];
+  readonly #byob: ReadableStreamBYOBReader | undefined;
+  readonly #reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>;
 
-  constructor(readonly reader: ReadableStreamDefaultReader<Uint8Array>, readonly size: number) {}
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    readonly size: number,
+    private readonly observe: (piece: Uint8Array) => void = () => {},
+  ) {
+    try {
+      this.#byob = stream.getReader({ mode: "byob" });
+    } catch {
+      this.#byob = undefined; // not a byte stream
+    }
+    this.#reader = this.#byob ?? stream.getReader();
+  }
 
   /** Give back a part returned by {@link next} once nothing reads it any more. */
   recycle(part: Uint8Array): void {
@@ -404,36 +476,57 @@ class PartReader {
   }
 
   async next(): Promise<Uint8Array> {
-    const part = new Uint8Array(this.#free.pop() ?? new ArrayBuffer(this.size));
+    let buffer = this.#free.pop() ?? new ArrayBuffer(this.size);
     let filled = 0;
+    const place = (bytes: Uint8Array) => {
+      new Uint8Array(buffer).set(bytes, filled);
+      this.observe(bytes);
+      filled += bytes.length;
+    };
+    const owed = this.#pending;
+    this.#pending = undefined;
+    if (owed) {
+      const take = Math.min(owed.length, this.size);
+      place(owed.subarray(0, take));
+      if (take < owed.length) this.#pending = owed.subarray(take);
+    }
     while (filled < this.size) {
-      let chunk = this.#pending;
-      this.#pending = undefined;
-      if (!chunk) {
-        const read = await this.reader.read();
-        if (read.done) {
+      if (this.#byob) {
+        // Straight into the part buffer; the read hands the buffer back (transferred) with the bytes.
+        const read = await this.#byob.read(new Uint8Array(buffer, filled, this.size - filled));
+        if (read.value) buffer = read.value.buffer as ArrayBuffer;
+        if (read.done || !read.value) {
           this.done = true;
           break;
         }
-        chunk = read.value;
+        this.observe(read.value);
+        filled += read.value.length;
+        continue;
       }
-      const take = Math.min(chunk.length, this.size - filled);
-      part.set(chunk.subarray(0, take), filled);
-      filled += take;
-      if (take < chunk.length) this.#pending = chunk.subarray(take);
+      const read = await (this.#reader as ReadableStreamDefaultReader<Uint8Array>).read();
+      if (read.done) {
+        this.done = true;
+        break;
+      }
+      const take = Math.min(read.value.length, this.size - filled);
+      place(read.value.subarray(0, take));
+      if (take < read.value.length) this.#pending = read.value.subarray(take);
     }
     if (!this.done && !this.#pending) {
       // Peek: a stream that ends exactly at a part boundary is done now, not after an empty part.
-      const read = await this.reader.read();
-      if (read.done) this.done = true;
+      const read = this.#byob
+        ? await this.#byob.read(new Uint8Array(64 * 1024))
+        : await (this.#reader as ReadableStreamDefaultReader<Uint8Array>).read();
+      if (read.done || !read.value) this.done = true;
       else this.#pending = read.value;
     }
+    const part = new Uint8Array(buffer);
     return filled === this.size ? part : part.subarray(0, filled);
   }
 
   release(): void {
-    if (!this.done) this.reader.cancel().catch(() => {});
-    this.reader.releaseLock();
+    if (!this.done) this.#reader.cancel().catch(() => {});
+    this.#reader.releaseLock();
   }
 }
 

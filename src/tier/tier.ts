@@ -395,25 +395,13 @@ export class Tier {
     const blob = this.layout.newBlob(key);
     let crc = 0;
     let size = 0;
-    let source: Uint8Array | ReadableStream<Uint8Array>;
-    if (body instanceof Uint8Array) {
-      crc = crc32(body);
-      size = body.length;
-      source = body;
-    } else {
-      source = body.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, controller) {
-            crc = crc32(chunk, crc);
-            size += chunk.length;
-            controller.enqueue(chunk);
-          },
-        }),
-      );
-    }
     // A failed single PUT stores nothing and a failed multipart is aborted; a PUT whose outcome is unknown
-    // may have stored the blob, which gc removes later (no record names it).
-    await this.#s3.put(this.layout.blobKey(blob), source, {}, signal);
+    // may have stored the blob, which gc removes later (no record names it). The checksum is taken as the
+    // bytes go (S3Bucket shows every byte once, in order), without a copy or a stream stage in between.
+    await this.#s3.put(this.layout.blobKey(blob), body, {}, signal, (piece) => {
+      crc = crc32(piece, crc);
+      size += piece.length;
+    });
     return { blob, size, crc };
   }
 
