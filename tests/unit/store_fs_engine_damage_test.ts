@@ -15,8 +15,14 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const LIMITS = { policy: "lru" as const, maxMemory: 1 << 30, maxObjects: Infinity };
 
+/** The engine opened last on each root: a new open stops it first (a restart, log checkpointed). */
+const live = new Map<string, FsEngine>();
+
 function open(root: string): { cache: CacheCore; summary: string } {
-  const cache = new CacheCore(new FsEngine(root), LIMITS);
+  live.get(root)?.close();
+  const engine = new FsEngine(root);
+  live.set(root, engine);
+  const cache = new CacheCore(engine, LIMITS);
   return { cache, summary: cache.open() };
 }
 
@@ -61,6 +67,7 @@ function withRoot(fn: (root: string) => void): () => void {
 function seed(root: string, keys: string[]): void {
   const c = open(root).cache;
   for (const k of keys) c.put(k, { type: "opaque", data: enc.encode(`payload of ${k}`) });
+  c.close(); // stopped cleanly: the files are at rest, the log is gone
 }
 
 Deno.test(

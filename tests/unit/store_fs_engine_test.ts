@@ -18,12 +18,17 @@ const opaque = (s: string | Uint8Array) => ({
 });
 const text = (obj: StoredObject) => dec.decode((obj.body as { data: Uint8Array }).data);
 
+/** The engine opened last on each root: a new open stops it first (a restart, log checkpointed). */
+const live = new Map<string, FsEngine>();
+
 function open(
   root: string,
   capacity?: number,
   limits = LIMITS,
 ): { cache: CacheCore; summary: string; engine: FsEngine } {
+  live.get(root)?.close();
   const engine = new FsEngine(root, { capacity });
+  live.set(root, engine);
   const cache = new CacheCore(engine, limits);
   const summary = cache.open();
   return { cache, summary, engine };
@@ -143,6 +148,7 @@ Deno.test(
     const b = open(root).cache;
     assert.deepEqual(b.list({ value: "", exact: false }).map((s) => s.key), ["a/s1/o1", "b/s1/o1"]);
     assert.equal(b.delete({ value: "", exact: false }), 2);
+    b.close(); // a clean stop checkpoints and removes the write-ahead log
     assert.deepEqual(listTree(root), [".trash/"]);
   }),
 );

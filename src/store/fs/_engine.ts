@@ -74,14 +74,29 @@ import { scanRoot } from "./_scan.ts";
 import { DiskUsage } from "./_usage.ts";
 import { adoptStagedFile, removeStaging } from "./_staging.ts";
 import { Trash } from "./_trash.ts";
+import { encodeRecord, type WalRecord, WriteAheadLog } from "./_wal.ts";
+import { WriteBehind } from "./_behind.ts";
 
 /** Base files at least this large are streamed from disk on get, not loaded. */
 export const STREAM_FROM_DISK_BYTES = 32 * 1024 * 1024;
+
+/** Encoded files up to this size go through the write-ahead log; larger ones are written durably in place. */
+export const WAL_MAX_FILE_BYTES = 1024 * 1024;
+
+/** How long a file written behind the log waits for its flush, in `sync` mode. */
+const CHECKPOINT_MS = 1000;
+
+/** When a write is acknowledged: `sync` once it is on disk, `relaxed` once it is in the OS. */
+export type Durability = "sync" | "relaxed";
 
 /** Options of {@link FsEngine}. */
 export interface FsEngineOptions {
   /** Disk budget in bytes (file sizes); unlimited when absent. */
   capacity?: number;
+  /** Default `sync`. */
+  durability?: Durability;
+  /** `relaxed`: the longest a write waits for its flush (default 1000 ms). */
+  flushIntervalMs?: number;
 }
 
 /** Storage engine keeping objects as Arrow IPC files under a root folder. */
@@ -98,12 +113,20 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
   /** Next patch file number of objects that have (or had) patch files. */
   private readonly nextDelta = new Map<string, number>();
   private evicted: string[] = [];
+  /** `sync`: small writes are logged and flushed before they are acknowledged. */
+  private readonly logging: boolean;
+  private readonly wal: WriteAheadLog;
+  private readonly behind: WriteBehind;
 
   constructor(root: string, options: FsEngineOptions = {}) {
     this.root = resolve(root);
     this.capacity = options.capacity;
     this.trash = new Trash(this.root);
     this.quarantine = new Quarantine(this.root);
+    this.logging = (options.durability ?? "sync") === "sync";
+    this.wal = new WriteAheadLog(this.root);
+    const interval = this.logging ? CHECKPOINT_MS : Math.max(1, options.flushIntervalMs ?? 1000);
+    this.behind = new WriteBehind(this.wal, this.logging, interval);
   }
 
   /** Clean up leftovers and index every object from file footers. */
@@ -112,6 +135,7 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     Deno.mkdirSync(this.root, { recursive: true });
     const trashed = this.trash.empty(true);
     const staged = removeStaging(this.root);
+    const replayed = this.replay();
     const { found, counts } = scanRoot(this.root, this.inspector, (err, paths) => {
       this.quarantine.move(err.key, paths, err.file, err.reason);
     });
@@ -137,48 +161,146 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
       `(${c.fileBytes} on disk), ${c.quarantined} quarantined, ${c.tempsRemoved} temp files removed, ` +
       `${c.stalePatchesRemoved} stale patches and ${c.orphanFoldersRemoved} orphan patch folders dropped, ` +
       `${staged} unfinished uploads and ` +
-      `${trashed} trash entries removed${evicted ? `, ${evicted} evicted over capacity` : ""}, ${ms} ms`;
+      `${trashed} trash entries removed${evicted ? `, ${evicted} evicted over capacity` : ""}, ` +
+      `${replayed} log records replayed, durability ${this.logging ? "sync" : "relaxed"}, ${ms} ms`;
     return { entries, summary };
   }
 
   /** Durably replace the base of `obj.key` and drop its patches (see the module comment). */
   writeBase(obj: StoredObject): void {
-    const paths = this.paths(obj.key);
-    let bytes: number;
-    try {
-      bytes = writeFileAtomic(this.root, paths.dir, paths.baseName, encodeBase(obj));
-    } catch (err) {
-      if (err instanceof IpcError) throw invalidArgument(err.message);
-      throw ioError(err, `could not store ${obj.key}`);
-    }
-    this.committedBase(obj.key, paths, bytes);
+    const err = this.writeGroup([obj])[0];
+    if (err) throw err;
   }
 
   /**
-   * {@link writeBase} for several objects (distinct keys) at once, as one group commit: all files are
-   * written, flushed together, renamed, and each folder is fsynced once. Resolves with, per object,
-   * null or the error that failed it; each object is committed or not on its own.
+   * {@link writeBase} for several objects (distinct keys) at once, as one group commit: one log append
+   * and one flush acknowledge all small ones (large ones are written in place and flushed together).
+   * Resolves with, per object, null or the error that failed it; each object is committed or not on its own.
    */
-  async writeBases(objs: StoredObject[]): Promise<(CacheError | null)[]> {
+  writeBases(objs: StoredObject[]): Promise<(CacheError | null)[]> {
+    const small: number[] = [];
+    const large: number[] = [];
+    const results = this.writeGroup(objs, small, large);
+    if (large.length === 0) return Promise.resolve(results);
+    return this.writeInPlace(objs, large, results);
+  }
+
+  /**
+   * Write `objs`: small files are logged (one append, one flush for all) and then written behind the
+   * log, or written behind nothing in `relaxed` mode. With `large` given, large files are left for
+   * {@link writeInPlace}; without it they are written in place here, one by one.
+   */
+  private writeGroup(objs: StoredObject[], small: number[] = [], large?: number[]): (CacheError | null)[] {
     const results: (CacheError | null)[] = objs.map(() => null);
-    const pending: { i: number; paths: ObjectPaths; write: PendingWrite }[] = [];
+    const fail = (
+      i: number,
+      err: unknown,
+    ) => (results[i] = err instanceof IpcError
+      ? invalidArgument(err.message)
+      : ioError(err, `could not store ${objs[i].key}`));
+    const encoded: { parts: Uint8Array[]; bytes: number }[] = [];
     objs.forEach((obj, i) => {
+      try {
+        const parts = encodeBase(obj);
+        let bytes = 0;
+        for (const p of parts) bytes += p.byteLength;
+        encoded[i] = { parts, bytes };
+        if (this.logging && bytes > WAL_MAX_FILE_BYTES) (large ?? small).push(i);
+        else small.push(i);
+      } catch (err) {
+        fail(i, err);
+      }
+    });
+    if (!large) {
+      // One at a time, in place (the single-put path): large files that bypass the log.
+      for (const i of small.filter((i) => this.logging && encoded[i].bytes > WAL_MAX_FILE_BYTES)) {
+        const obj = objs[i];
+        const paths = this.paths(obj.key);
+        try {
+          if (this.behind.touches(obj.key)) this.behind.drainSync();
+          const bytes = writeFileAtomic(this.root, paths.dir, paths.baseName, encoded[i].parts);
+          this.committedBase(obj.key, paths, bytes, true);
+        } catch (err) {
+          fail(i, err);
+        }
+      }
+      small = small.filter((i) => !(this.logging && encoded[i].bytes > WAL_MAX_FILE_BYTES));
+    }
+    // Temp files first (a full disk fails the put before anything is logged), then the log, then renames.
+    const pending: { i: number; paths: ObjectPaths; write: PendingWrite }[] = [];
+    for (const i of small) {
+      const paths = this.paths(objs[i].key);
+      try {
+        pending.push({ i, paths, write: writeTemp(this.root, paths.dir, paths.baseName, encoded[i].parts) });
+      } catch (err) {
+        fail(i, err);
+      }
+    }
+    if (pending.length === 0) return results;
+    if (this.logging) {
+      const parts: Uint8Array[] = [];
+      let bytes = 0;
+      for (const p of pending) {
+        const r = encodeRecord("base", objs[p.i].key, 0, encoded[p.i].parts);
+        parts.push(...r.parts);
+        bytes += r.bytes;
+      }
+      try {
+        this.wal.append(parts, bytes, true);
+      } catch (err) {
+        for (const p of pending) {
+          p.write.file.close();
+          removeQuietly(p.write.tmp);
+          fail(p.i, err);
+        }
+        return results;
+      }
+    }
+    for (const p of pending) {
+      const key = objs[p.i].key;
+      try {
+        p.write.file.close();
+        Deno.renameSync(p.write.tmp, p.paths.base);
+      } catch (err) {
+        removeQuietly(p.write.tmp);
+        // Logged: a restart would replay it, so the rename is retried by the next checkpoint's replay
+        // of the log only after a crash; report the failure now.
+        fail(p.i, err);
+        continue;
+      }
+      this.behind.wrote(p.paths.base, p.paths.dir, key);
+      this.committedBase(key, p.paths, p.write.bytes, false);
+    }
+    this.behind.schedule();
+    return results;
+  }
+
+  /** Large bases of a group, written in place and flushed together (they bypass the log). */
+  private async writeInPlace(
+    objs: StoredObject[],
+    large: number[],
+    results: (CacheError | null)[],
+  ): Promise<(CacheError | null)[]> {
+    const pending: { i: number; paths: ObjectPaths; write: PendingWrite }[] = [];
+    for (const i of large) {
+      const obj = objs[i];
       const paths = this.paths(obj.key);
       try {
+        if (this.behind.touches(obj.key)) this.behind.drainSync();
         pending.push({ i, paths, write: writeTemp(this.root, paths.dir, paths.baseName, encodeBase(obj)) });
       } catch (err) {
         results[i] = err instanceof IpcError
           ? invalidArgument(err.message)
           : ioError(err, `could not store ${obj.key}`);
       }
-    });
+    }
     const errors = await commitMany(pending.map((p) => p.write));
     pending.forEach((p, k) => {
       if (errors[k] !== null) {
         results[p.i] = ioError(errors[k], `could not store ${objs[p.i].key}`);
         return;
       }
-      this.committedBase(objs[p.i].key, p.paths, p.write.bytes);
+      this.committedBase(objs[p.i].key, p.paths, p.write.bytes, true);
     });
     return results;
   }
@@ -191,12 +313,16 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     const paths = this.paths(key);
     let bytes: number;
     try {
-      bytes = adoptStagedFile(this.root, paths, version, staged);
+      // The log must not replay an older write of this key over the file about to be adopted.
+      if (this.logging && this.behind.touches(key)) this.behind.drainSync();
+      bytes = adoptStagedFile(this.root, paths, version, staged, this.logging);
     } catch (err) {
       if (err instanceof IpcError) throw invalidArgument(err.message);
       throw ioError(err, `could not store ${key}`);
     }
-    this.committedBase(key, paths, bytes);
+    if (!this.logging) this.behind.wrote(paths.base, paths.dir, key);
+    this.committedBase(key, paths, bytes, this.logging);
+    if (!this.logging) this.behind.schedule();
     return {
       key,
       version,
@@ -209,14 +335,18 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     };
   }
 
-  /** Bookkeeping after a new base file of `key` (`bytes` long) was committed. */
-  private committedBase(key: string, paths: ObjectPaths, bytes: number): void {
+  /**
+   * Bookkeeping after a new base file of `key` (`bytes` long) was committed; `flushed` when it was
+   * written in place and flushed (else the folder's flush is left to the next checkpoint).
+   */
+  private committedBase(key: string, paths: ObjectPaths, bytes: number, flushed: boolean): void {
     // The new base's version exceeds every old patch's, so the old patches are already invisible;
     // removing them is cleanup and must not fail the put.
     try {
       // Patch files exist only for keys in nextDelta (start-up scan, probe, appendDelta).
       if (this.nextDelta.has(key) && this.trash.move(paths.deltas)) {
-        syncDir(paths.dir);
+        if (flushed) syncDir(paths.dir);
+        else this.behind.dirtied(paths.dir);
         this.trash.empty();
       }
     } catch (err) {
@@ -236,7 +366,26 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     const n = Math.max(index, this.nextDelta.get(key) ?? 0);
     let bytes: number;
     try {
-      bytes = writeFileAtomic(this.root, paths.deltas, deltaName(n), encodeDelta(delta));
+      const parts = encodeDelta(delta);
+      const w = writeTemp(this.root, paths.deltas, deltaName(n), parts);
+      bytes = w.bytes;
+      try {
+        if (this.logging) {
+          const r = encodeRecord("patch", key, n, parts);
+          this.wal.append(r.parts, r.bytes, true);
+        }
+        w.file.close();
+        Deno.renameSync(w.tmp, `${paths.deltas}/${deltaName(n)}`);
+      } catch (err) {
+        try {
+          w.file.close();
+        } catch { /* already closed */ }
+        removeQuietly(w.tmp);
+        throw err;
+      }
+      this.behind.wrote(`${paths.deltas}/${deltaName(n)}`, paths.deltas, key);
+      this.behind.dirtied(paths.dir); // the .deltas folder may be new
+      this.behind.schedule();
     } catch (err) {
       if (err instanceof IpcError) throw invalidArgument(err.message);
       throw ioError(err, `could not store patch ${n} of ${key}`);
@@ -330,6 +479,33 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
 
   /** Durably remove the selected objects (whole folders for prefixes, as Flame does). */
   remove(sel: KeySelector, keys: string[]): void {
+    try {
+      if (this.logging) {
+        const r = encodeRecord("delete", sel.value, sel.exact ? 1 : 0, []);
+        this.wal.append(r.parts, r.bytes, true);
+      }
+      this.removeFiles(sel);
+    } catch (err) {
+      throw ioError(err, `could not delete ${sel.value}`);
+    }
+    this.behind.deleted(sel);
+    this.behind.schedule();
+    for (const key of keys) this.forget(key);
+    if (sel.exact) this.forget(sel.value);
+    else for (const key of [...this.usage.keys()]) if (selects(sel, key)) this.forget(key);
+    try {
+      this.trash.empty();
+    } catch (err) {
+      log("warn", "trash could not be emptied (it is retried at start-up)", { error: String(err) });
+    }
+  }
+
+  /**
+   * Take the selected objects' files away (base first, then patches; prefixes as whole folders). The
+   * folders are flushed by the next checkpoint: the logged delete record (or, relaxed, the flush
+   * interval) covers them until then.
+   */
+  private removeFiles(sel: KeySelector): void {
     const parts = sel.value === "" ? [] : sel.value.split("/");
     const dirty = new Set<string>();
     const trash = (path: string) => {
@@ -353,17 +529,8 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
         trash(`${this.root}/${sel.value}`);
         if (parts.length === 2) dropObject(sel.value); // the two-part key equal to the prefix
       }
-      for (const dir of dirty) syncDir(dir);
-    } catch (err) {
-      throw ioError(err, `could not delete ${sel.value}`);
-    }
-    for (const key of keys) this.forget(key);
-    if (sel.exact) this.forget(sel.value);
-    else for (const key of [...this.usage.keys()]) if (selects(sel, key)) this.forget(key);
-    try {
-      this.trash.empty();
-    } catch (err) {
-      log("warn", "trash could not be emptied (it is retried at start-up)", { error: String(err) });
+    } finally {
+      for (const dir of dirty) this.behind.dirtied(dir);
     }
   }
 
@@ -387,7 +554,62 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     return this.usage.total;
   }
 
-  close(): void {}
+  /** Flush everything written behind the log and remove the log: the folder is then pure Flame layout. */
+  close(): void | Promise<void> {
+    return this.behind.close();
+  }
+
+  /**
+   * Apply the log a crash left (oldest segment first, each up to its first damaged record) on top of the
+   * files: bases and patches are written again, deletes done again, in their order. The files are
+   * flushed, and the segments removed, by the first checkpoint. Returns the number of records applied.
+   */
+  private replay(): number {
+    const segments = this.wal.readAll();
+    let applied = 0;
+    for (const seg of segments) {
+      if (seg.torn) {
+        log("warn", "write-ahead log segment ends in a torn record (ignored)", { segment: seg.seq });
+      }
+      for (const r of seg.records) {
+        try {
+          this.replayRecord(r);
+          applied++;
+        } catch (err) {
+          // A write the log acknowledged but the folder refuses (e.g. a name too long): it failed live too.
+          log("warn", "write-ahead log record could not be replayed (skipped)", {
+            segment: seg.seq,
+            key: r.kind === "delete" ? r.value : r.key,
+            error: String(err),
+          });
+        }
+      }
+    }
+    this.trash.empty();
+    if (segments.length) {
+      this.behind.replayedUpTo = segments[segments.length - 1].seq;
+      this.behind.schedule();
+    }
+    return applied;
+  }
+
+  /** Apply one log record to the folder (no flush). */
+  private replayRecord(r: WalRecord): void {
+    if (r.kind === "delete") {
+      this.removeFiles({ exact: r.exact, value: r.value });
+      this.behind.deleted({ exact: r.exact, value: r.value });
+    } else {
+      if (!isStorableKey(r.key)) return;
+      const paths = this.paths(r.key);
+      const [dir, name] = r.kind === "base" ? [paths.dir, paths.baseName] : [paths.deltas, deltaName(r.n)];
+      const w = writeTemp(this.root, dir, name, [r.file]);
+      w.file.close();
+      Deno.renameSync(w.tmp, `${dir}/${name}`);
+      this.behind.wrote(`${dir}/${name}`, dir, r.key);
+      if (r.kind === "base" && this.trash.move(paths.deltas)) this.behind.dirtied(paths.dir);
+      else if (r.kind === "patch") this.behind.dirtied(paths.dir);
+    }
+  }
 
   private paths(key: string): ObjectPaths {
     return objectPaths(this.root, key);

@@ -10,6 +10,8 @@
  * {root}/.trash/...                                 renamed-away data being deleted (wiped at start-up)
  * {root}/.quarantine/...                            damaged files, moved aside with their relative path
  * {root}/.staging/{hex}.staged                      large uploads being received (removed at start-up)
+ * {root}/.wal/{seq}.log                             write-ahead log segments (replayed at start-up, removed
+ *                                                   on a clean stop: _wal.ts)
  * .{name}.tmp-{12 hex}                              a file being written (removed at start-up)
  * ```
  *
@@ -27,8 +29,10 @@ export const TRASH_DIR = ".trash";
 export const QUARANTINE_DIR = ".quarantine";
 /** Root folder of payloads being uploaded (_staging.ts). */
 export const STAGING_DIR = ".staging";
+/** Root folder of the write-ahead log (_wal.ts). */
+export const WAL_DIR = ".wal";
 /** Top-level names that are the engine's own and never hold objects. */
-export const RESERVED: ReadonlySet<string> = new Set([TRASH_DIR, QUARANTINE_DIR, STAGING_DIR]);
+export const RESERVED: ReadonlySet<string> = new Set([TRASH_DIR, QUARANTINE_DIR, STAGING_DIR, WAL_DIR]);
 
 /** Longest file name most filesystems accept, in bytes. */
 const NAME_MAX = 255;

@@ -234,13 +234,15 @@ export function removeStaging(root: string): number {
 
 /**
  * Make the staged payload the base file of `paths` at `version`, atomically and durably. Returns the
- * size of the new file. The staging file is consumed (renamed or removed) in every case.
+ * size of the new file. The staging file is consumed (renamed or removed) in every case. With `flush`
+ * false (`durability: relaxed`) the file and its folder are left for the caller's next checkpoint.
  */
 export function adoptStagedFile(
   root: string,
   paths: ObjectPaths,
   version: number,
   staged: StagedPayload,
+  flush = true,
 ): number {
   const { head, tail } = opaqueFrame(version, staged.length, staged.crc32);
   const end = staged.dataOffset + staged.length;
@@ -255,25 +257,25 @@ export function adoptStagedFile(
         writeAll(file, head); // at position 0
         file.seekSync(end, Deno.SeekMode.Start);
         size = end + writeParts(file, tail);
-        file.syncDataSync();
+        if (flush) file.syncDataSync();
       } finally {
         file.close();
       }
-      replaceBase(root, paths, staged.path);
+      replaceBase(root, paths, staged.path, flush);
       return size;
     }
-    return copyInto(root, paths, staged, head, tail);
+    return copyInto(root, paths, staged, head, tail, flush);
   } finally {
     removeQuietly(staged.path);
   }
 }
 
-/** Rename the complete file `from` over the base of `paths` and fsync its folder. */
-function replaceBase(root: string, paths: ObjectPaths, from: string): void {
+/** Rename the complete file `from` over the base of `paths` and (with `flush`) fsync its folder. */
+function replaceBase(root: string, paths: ObjectPaths, from: string, flush: boolean): void {
   const release = keepOldBase(root, paths);
   try {
     Deno.renameSync(from, paths.base);
-    syncDir(paths.dir);
+    if (flush) syncDir(paths.dir);
   } finally {
     release(); // after a failed rename the old base is still in place: its second name goes too
   }
@@ -304,6 +306,7 @@ function copyInto(
   staged: StagedPayload,
   head: Uint8Array,
   tail: Uint8Array[],
+  flush: boolean,
 ): number {
   const tmp = `${paths.dir}/${tempName(paths.baseName)}`;
   const src = Deno.openSync(staged.path, { read: true });
@@ -319,11 +322,11 @@ function copyInto(
         writeAll(out, buf.subarray(0, n));
       }
       size = head.byteLength + staged.length + writeParts(out, tail);
-      out.syncDataSync();
+      if (flush) out.syncDataSync();
     } finally {
       out.close();
     }
-    replaceBase(root, paths, tmp);
+    replaceBase(root, paths, tmp, flush);
   } catch (err) {
     removeQuietly(tmp);
     throw err;
