@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { CacheCore } from "../../src/store/_core.ts";
 import { FsEngine } from "../../src/store/fs/mod.ts";
+import { CheckpointedFsEngine } from "../helpers/fs_engine.ts";
 import { CacheError, Status } from "../../src/errors.ts";
 import { opaqueFileParts } from "../../src/arrow/mod.ts";
 import type { StoredObject } from "../../src/store/types.ts";
@@ -20,7 +21,7 @@ const live = new Map<string, FsEngine>();
 
 function open(root: string): { cache: CacheCore; summary: string } {
   live.get(root)?.close();
-  const engine = new FsEngine(root);
+  const engine = new CheckpointedFsEngine(root);
   live.set(root, engine);
   const cache = new CacheCore(engine, LIMITS);
   return { cache, summary: cache.open() };
@@ -212,7 +213,7 @@ Deno.test(
     const other = open(root).cache;
     other.put("app/s/o", { type: "opaque", data: enc.encode("b3") });
     Deno.renameSync(`${root}/keep`, `${root}/app/s/o.deltas`);
-    const fresh = new CacheCore(new FsEngine(root), LIMITS); // not opened: found by probe
+    const fresh = new CacheCore(new CheckpointedFsEngine(root), LIMITS); // not opened: found by probe
     const obj = fresh.get("app/s/o");
     assert.equal(obj.baseVersion, 2, "the other engine never saw the patch, so its update is version 2");
     assert.equal(obj.deltas.length, 0);

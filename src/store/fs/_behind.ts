@@ -14,6 +14,7 @@
 import { log } from "../../log.ts";
 import { type KeySelector, selects } from "../types.ts";
 import { syncDir } from "./_io.ts";
+import type { PendingBases } from "./_pending.ts";
 import type { WriteAheadLog } from "./_wal.ts";
 
 /** Start a checkpoint at once when this many files are waiting. */
@@ -50,14 +51,19 @@ export class WriteBehind {
 
   /**
    * @param wal the log whose sealed segments a checkpoint removes
-   * @param logging true when writes are logged (`sync`): the segment is sealed at each checkpoint
-   * @param intervalMs how long a written file may wait for its flush
+   * @param bases the logged bases whose files a checkpoint writes
+   * @param intervalMs how long a logged write may wait for its checkpoint
    */
   constructor(
     private readonly wal: WriteAheadLog,
-    private readonly logging: boolean,
+    private readonly bases: PendingBases,
     private readonly intervalMs: number,
   ) {}
+
+  /** A write of `key` was logged (its file is written by the next checkpoint). */
+  logged(key: string): void {
+    this.cur.keys.add(key);
+  }
 
   /** `path` (in folder `dir`, of object `key`) was renamed into place without a flush. */
   wrote(path: string, dir: string, key: string): void {
@@ -90,7 +96,9 @@ export class WriteBehind {
   /** After a write: start a checkpoint now when much is waiting, else make sure one is due. */
   schedule(): void {
     if (this.closed) return;
-    if (this.cur.files.size >= MAX_FILES || this.wal.bytes >= MAX_SEGMENT_BYTES) {
+    if (
+      this.cur.files.size + this.bases.size >= MAX_FILES || this.wal.bytes >= MAX_SEGMENT_BYTES
+    ) {
       void this.checkpoint();
       return;
     }
@@ -98,7 +106,7 @@ export class WriteBehind {
     const timer = setTimeout(() => {
       this.timer = undefined;
       void this.checkpoint().then(() => {
-        if (!this.empty(this.cur)) this.schedule();
+        if (!this.empty(this.cur) || this.bases.size > 0 || this.wal.bytes > 0) this.schedule();
       });
     }, this.intervalMs);
     // A tool or test that forgets to close must not be kept alive by it (close flushes anyway).
@@ -109,12 +117,14 @@ export class WriteBehind {
   /** Flush the current generation and remove the log segments it makes unnecessary (one at a time). */
   checkpoint(): Promise<void> {
     if (this.running) return this.running;
-    if (this.empty(this.cur) && this.wal.bytes === 0 && this.replayedUpTo === 0) return Promise.resolve();
+    if (this.empty(this.cur) && this.bases.size === 0 && this.wal.bytes === 0 && this.replayedUpTo === 0) {
+      return Promise.resolve();
+    }
     const gen = this.cur;
     this.cur = generation();
     let sealed: number | undefined;
     try {
-      sealed = this.logging ? this.wal.rotate() : undefined;
+      sealed = this.wal.bytes > 0 ? this.wal.rotate() : undefined;
     } catch (err) {
       this.merge(gen);
       log("warn", "write-ahead log could not be rotated (retried at the next checkpoint)", {
@@ -126,6 +136,8 @@ export class WriteBehind {
     this.inflight.push(gen);
     this.running = (async () => {
       try {
+        // Every base logged up to the sealed segment is pending now (later ones may be written too).
+        for (const dir of await this.bases.writeAll()) gen.dirs.add(dir);
         await flushAll(gen);
         if (upTo > 0) this.wal.drop(upTo);
         if (this.replayedUpTo <= upTo) this.replayedUpTo = 0;
@@ -144,6 +156,7 @@ export class WriteBehind {
 
   /** Flush everything now, synchronously (before a write that bypasses the log). */
   drainSync(rotate = true): void {
+    for (const dir of this.bases.writeAllSync()) this.cur.dirs.add(dir);
     const gens = [...this.inflight, this.cur];
     for (const g of gens) {
       for (const f of g.files) syncQuietly(f, false);
@@ -152,7 +165,7 @@ export class WriteBehind {
     this.cur = generation();
     // Segments of in-flight checkpoints are covered too: their files were just flushed.
     if (rotate) {
-      const sealed = this.logging ? this.wal.rotate() : undefined;
+      const sealed = this.wal.bytes > 0 ? this.wal.rotate() : undefined;
       const upTo = Math.max(sealed ?? 0, this.replayedUpTo);
       if (upTo > 0) this.wal.drop(upTo);
     }
@@ -171,7 +184,7 @@ export class WriteBehind {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.running && this.cur.files.size + this.cur.dirs.size <= SYNC_CLOSE_MAX) {
+    if (!this.running && this.cur.files.size + this.cur.dirs.size + this.bases.size <= SYNC_CLOSE_MAX) {
       this.drainSync(false);
       this.wal.remove();
       return;
@@ -180,6 +193,7 @@ export class WriteBehind {
       await this.running;
       const gen = this.cur;
       this.cur = generation();
+      for (const dir of await this.bases.writeAll()) gen.dirs.add(dir);
       await flushAll(gen);
       this.wal.remove();
     })();

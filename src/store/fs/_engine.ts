@@ -53,6 +53,7 @@ import {
   type ObjectStat,
   selects,
   type StagedPayload,
+  statOf,
   type StoredObject,
 } from "../types.ts";
 import { encodeBase, encodeDelta } from "./_codec.ts";
@@ -67,7 +68,14 @@ import {
   writeFileAtomic,
   writeTemp,
 } from "./_io.ts";
-import { deltaName, isStorableKey, type ObjectPaths, objectPaths, RESERVED } from "./_layout.ts";
+import {
+  checkNameLengths,
+  deltaName,
+  isStorableKey,
+  type ObjectPaths,
+  objectPaths,
+  RESERVED,
+} from "./_layout.ts";
 import { DamagedObject, loadObject, scanObject } from "./_objects.ts";
 import { Quarantine } from "./_quarantine.ts";
 import { scanRoot } from "./_scan.ts";
@@ -76,6 +84,7 @@ import { adoptStagedFile, removeStaging } from "./_staging.ts";
 import { Trash } from "./_trash.ts";
 import { encodeRecord, type WalRecord, WriteAheadLog } from "./_wal.ts";
 import { WriteBehind } from "./_behind.ts";
+import { PendingBases } from "./_pending.ts";
 
 /** Base files at least this large are streamed from disk on get, not loaded. */
 export const STREAM_FROM_DISK_BYTES = 32 * 1024 * 1024;
@@ -113,9 +122,10 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
   /** Next patch file number of objects that have (or had) patch files. */
   private readonly nextDelta = new Map<string, number>();
   private evicted: string[] = [];
-  /** `sync`: small writes are logged and flushed before they are acknowledged. */
-  private readonly logging: boolean;
+  /** `sync`: the log is flushed before a write is acknowledged (`relaxed`: by the next checkpoint). */
+  private readonly syncEach: boolean;
   private readonly wal: WriteAheadLog;
+  private readonly pending: PendingBases;
   private readonly behind: WriteBehind;
 
   constructor(root: string, options: FsEngineOptions = {}) {
@@ -123,10 +133,11 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     this.capacity = options.capacity;
     this.trash = new Trash(this.root);
     this.quarantine = new Quarantine(this.root);
-    this.logging = (options.durability ?? "sync") === "sync";
+    this.syncEach = (options.durability ?? "sync") === "sync";
     this.wal = new WriteAheadLog(this.root);
-    const interval = this.logging ? CHECKPOINT_MS : Math.max(1, options.flushIntervalMs ?? 1000);
-    this.behind = new WriteBehind(this.wal, this.logging, interval);
+    this.pending = new PendingBases(this.root);
+    const interval = this.syncEach ? CHECKPOINT_MS : Math.max(1, options.flushIntervalMs ?? 1000);
+    this.behind = new WriteBehind(this.wal, this.pending, interval);
   }
 
   /** Clean up leftovers and index every object from file footers. */
@@ -162,7 +173,7 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
       `${c.stalePatchesRemoved} stale patches and ${c.orphanFoldersRemoved} orphan patch folders dropped, ` +
       `${staged} unfinished uploads and ` +
       `${trashed} trash entries removed${evicted ? `, ${evicted} evicted over capacity` : ""}, ` +
-      `${replayed} log records replayed, durability ${this.logging ? "sync" : "relaxed"}, ${ms} ms`;
+      `${replayed} log records replayed, durability ${this.syncEach ? "sync" : "relaxed"}, ${ms} ms`;
     return { entries, summary };
   }
 
@@ -186,9 +197,9 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
   }
 
   /**
-   * Write `objs`: small files are logged (one append, one flush for all) and then written behind the
-   * log, or written behind nothing in `relaxed` mode. With `large` given, large files are left for
-   * {@link writeInPlace}; without it they are written in place here, one by one.
+   * Write `objs`: small ones are logged (one append for all, flushed once in `sync` mode) and kept as
+   * pending bases, written by the next checkpoint (_pending.ts). With `large` given, large files are left
+   * for {@link writeInPlace}; without it they are written in place here, one by one.
    */
   private writeGroup(objs: StoredObject[], small: number[] = [], large?: number[]): (CacheError | null)[] {
     const results: (CacheError | null)[] = objs.map(() => null);
@@ -198,14 +209,17 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     ) => (results[i] = err instanceof IpcError
       ? invalidArgument(err.message)
       : ioError(err, `could not store ${objs[i].key}`));
-    const encoded: { parts: Uint8Array[]; bytes: number }[] = [];
+    const encoded: { parts: Uint8Array[]; bytes: number; paths: ObjectPaths }[] = [];
     objs.forEach((obj, i) => {
       try {
+        const paths = this.paths(obj.key);
+        // Checked before the put is logged: the checkpoint must never meet a name it cannot create.
+        checkNameLengths(obj.key, paths);
         const parts = encodeBase(obj);
         let bytes = 0;
         for (const p of parts) bytes += p.byteLength;
-        encoded[i] = { parts, bytes };
-        if (this.logging && bytes > WAL_MAX_FILE_BYTES) (large ?? small).push(i);
+        encoded[i] = { parts, bytes, paths };
+        if (bytes > WAL_MAX_FILE_BYTES) (large ?? small).push(i);
         else small.push(i);
       } catch (err) {
         fail(i, err);
@@ -213,66 +227,51 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     });
     if (!large) {
       // One at a time, in place (the single-put path): large files that bypass the log.
-      for (const i of small.filter((i) => this.logging && encoded[i].bytes > WAL_MAX_FILE_BYTES)) {
-        const obj = objs[i];
-        const paths = this.paths(obj.key);
+      for (const i of small.filter((i) => encoded[i].bytes > WAL_MAX_FILE_BYTES)) {
+        const { paths, parts } = encoded[i];
         try {
-          if (this.behind.touches(obj.key)) this.behind.drainSync();
-          const bytes = writeFileAtomic(this.root, paths.dir, paths.baseName, encoded[i].parts);
-          this.committedBase(obj.key, paths, bytes, true);
+          this.bypassLog(objs[i].key);
+          const bytes = writeFileAtomic(this.root, paths.dir, paths.baseName, parts);
+          this.committedBase(objs[i].key, paths, bytes, true);
         } catch (err) {
           fail(i, err);
         }
       }
-      small = small.filter((i) => !(this.logging && encoded[i].bytes > WAL_MAX_FILE_BYTES));
+      small = small.filter((i) => encoded[i].bytes <= WAL_MAX_FILE_BYTES);
     }
-    // Temp files first (a full disk fails the put before anything is logged), then the log, then renames.
-    const pending: { i: number; paths: ObjectPaths; write: PendingWrite }[] = [];
+    if (small.length === 0) return results;
+    const parts: Uint8Array[] = [];
+    let bytes = 0;
     for (const i of small) {
-      const paths = this.paths(objs[i].key);
-      try {
-        pending.push({ i, paths, write: writeTemp(this.root, paths.dir, paths.baseName, encoded[i].parts) });
-      } catch (err) {
-        fail(i, err);
-      }
+      const r = encodeRecord("base", objs[i].key, 0, encoded[i].parts);
+      parts.push(...r.parts);
+      bytes += r.bytes;
     }
-    if (pending.length === 0) return results;
-    if (this.logging) {
-      const parts: Uint8Array[] = [];
-      let bytes = 0;
-      for (const p of pending) {
-        const r = encodeRecord("base", objs[p.i].key, 0, encoded[p.i].parts);
-        parts.push(...r.parts);
-        bytes += r.bytes;
-      }
-      try {
-        this.wal.append(parts, bytes, true);
-      } catch (err) {
-        for (const p of pending) {
-          p.write.file.close();
-          removeQuietly(p.write.tmp);
-          fail(p.i, err);
-        }
-        return results;
-      }
+    try {
+      this.wal.append(parts, bytes, this.syncEach);
+    } catch (err) {
+      for (const i of small) fail(i, err);
+      return results;
     }
-    for (const p of pending) {
-      const key = objs[p.i].key;
-      try {
-        p.write.file.close();
-        Deno.renameSync(p.write.tmp, p.paths.base);
-      } catch (err) {
-        removeQuietly(p.write.tmp);
-        // Logged: a restart would replay it, so the rename is retried by the next checkpoint's replay
-        // of the log only after a crash; report the failure now.
-        fail(p.i, err);
-        continue;
-      }
-      this.behind.wrote(p.paths.base, p.paths.dir, key);
-      this.committedBase(key, p.paths, p.write.bytes, false);
+    for (const i of small) {
+      const { paths, parts, bytes } = encoded[i];
+      this.pending.set(objs[i], paths, parts, bytes);
+      this.behind.logged(objs[i].key);
+      this.committedBase(objs[i].key, paths, bytes, false);
     }
     this.behind.schedule();
     return results;
+  }
+
+  /**
+   * Before a write of `key` that bypasses the log (a large file): a log that still holds records of
+   * `key` (or a delete selecting it) is checkpointed first, or a replay after a crash could undo the
+   * write. The checkpoint writes `key`'s pending base too: until the new file is in place (a kill can
+   * come first) the acknowledged one must be on disk.
+   */
+  private bypassLog(key: string): void {
+    if (this.behind.touches(key)) this.behind.drainSync();
+    this.pending.drop(key);
   }
 
   /** Large bases of a group, written in place and flushed together (they bypass the log). */
@@ -286,7 +285,7 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
       const obj = objs[i];
       const paths = this.paths(obj.key);
       try {
-        if (this.behind.touches(obj.key)) this.behind.drainSync();
+        this.bypassLog(obj.key);
         pending.push({ i, paths, write: writeTemp(this.root, paths.dir, paths.baseName, encodeBase(obj)) });
       } catch (err) {
         results[i] = err instanceof IpcError
@@ -314,15 +313,15 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     let bytes: number;
     try {
       // The log must not replay an older write of this key over the file about to be adopted.
-      if (this.logging && this.behind.touches(key)) this.behind.drainSync();
-      bytes = adoptStagedFile(this.root, paths, version, staged, this.logging);
+      this.bypassLog(key);
+      bytes = adoptStagedFile(this.root, paths, version, staged, this.syncEach);
     } catch (err) {
       if (err instanceof IpcError) throw invalidArgument(err.message);
       throw ioError(err, `could not store ${key}`);
     }
-    if (!this.logging) this.behind.wrote(paths.base, paths.dir, key);
-    this.committedBase(key, paths, bytes, this.logging);
-    if (!this.logging) this.behind.schedule();
+    if (!this.syncEach) this.behind.wrote(paths.base, paths.dir, key);
+    this.committedBase(key, paths, bytes, this.syncEach);
+    if (!this.syncEach) this.behind.schedule();
     return {
       key,
       version,
@@ -370,10 +369,8 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
       const w = writeTemp(this.root, paths.deltas, deltaName(n), parts);
       bytes = w.bytes;
       try {
-        if (this.logging) {
-          const r = encodeRecord("patch", key, n, parts);
-          this.wal.append(r.parts, r.bytes, true);
-        }
+        const r = encodeRecord("patch", key, n, parts);
+        this.wal.append(r.parts, r.bytes, this.syncEach);
         w.file.close();
         Deno.renameSync(w.tmp, `${paths.deltas}/${deltaName(n)}`);
       } catch (err) {
@@ -384,6 +381,7 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
         throw err;
       }
       this.behind.wrote(`${paths.deltas}/${deltaName(n)}`, paths.deltas, key);
+      this.pending.addDelta(key, delta);
       this.behind.dirtied(paths.dir); // the .deltas folder may be new
       this.behind.schedule();
     } catch (err) {
@@ -398,6 +396,8 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
   /** Read and verify a whole object; null when absent; DATA_LOSS (and quarantine) when damaged. */
   load(key: string): StoredObject | null {
     if (!isStorableKey(key)) return null;
+    const pending = this.pending.get(key);
+    if (pending) return pending; // acknowledged, its file not written yet
     const paths = objectPaths(this.root, key);
     const streamed = this.locateLarge(key, paths);
     if (streamed) return streamed;
@@ -458,6 +458,8 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
    */
   probe(key: string): ObjectStat | null {
     if (!isStorableKey(key)) return null;
+    const pending = this.pending.get(key);
+    if (pending) return statOf(pending);
     const paths = objectPaths(this.root, key);
     let s;
     try {
@@ -480,11 +482,10 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
   /** Durably remove the selected objects (whole folders for prefixes, as Flame does). */
   remove(sel: KeySelector, keys: string[]): void {
     try {
-      if (this.logging) {
-        const r = encodeRecord("delete", sel.value, sel.exact ? 1 : 0, []);
-        this.wal.append(r.parts, r.bytes, true);
-      }
+      const r = encodeRecord("delete", sel.value, sel.exact ? 1 : 0, []);
+      this.wal.append(r.parts, r.bytes, this.syncEach);
       this.removeFiles(sel);
+      for (const key of this.pending.keys()) if (selects(sel, key)) this.pending.drop(key);
     } catch (err) {
       throw ioError(err, `could not delete ${sel.value}`);
     }
@@ -552,6 +553,14 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
   /** Bytes of all object files, as tracked for the disk budget. */
   get diskBytes(): number {
     return this.usage.total;
+  }
+
+  /**
+   * Write every pending base, flush everything written behind the log and drop the log's segments, now
+   * and synchronously (the next checkpoint's work, done at once).
+   */
+  checkpointNow(): void {
+    this.behind.drainSync();
   }
 
   /** Flush everything written behind the log and remove the log: the folder is then pure Flame layout. */

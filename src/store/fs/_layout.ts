@@ -75,6 +75,18 @@ export function objectPaths(root: string, key: string): ObjectPaths {
   };
 }
 
+/**
+ * INVALID_ARGUMENT when a folder or file name of `paths` is longer than file systems accept (checked
+ * before a put is logged, since its file is only created later).
+ */
+export function checkNameLengths(key: string, paths: ObjectPaths): void {
+  const object = paths.baseName.slice(0, -ARROW_EXT.length);
+  const names = [...paths.rel.split("/").slice(0, -1), paths.baseName, object + DELTAS_EXT];
+  if (names.some((n) => encoder.encode(n).length > NAME_MAX)) {
+    throw invalidArgument(`could not store ${key}: a key part is too long for the file system`);
+  }
+}
+
 /** True for keys this engine can store (two or three parts, no reserved first part). */
 export function isStorableKey(key: string): boolean {
   const parts = key.split("/");
