@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { CacheCore } from "../../src/store/_core.ts";
-import { FsEngine } from "../../src/store/fs/mod.ts";
+import type { FsEngine } from "../../src/store/fs/mod.ts";
 import { CheckpointedFsEngine } from "../helpers/fs_engine.ts";
 import { CacheError, Status } from "../../src/errors.ts";
 import { opaqueFileParts } from "../../src/arrow/mod.ts";

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { CacheCore, type CacheLimits } from "../../src/store/_core.ts";
-import { FsEngine } from "../../src/store/fs/mod.ts";
+import type { FsEngine } from "../../src/store/fs/mod.ts";
 import { CheckpointedFsEngine } from "../helpers/fs_engine.ts";
 import { CacheError, Status } from "../../src/errors.ts";
 import { NATIVE_FORMAT_KEY, NATIVE_VERSION_KEY, readIpcFile } from "../../src/arrow/mod.ts";
