@@ -163,11 +163,11 @@ export class WriteBehind {
       for (const d of g.dirs) syncQuietly(d, true);
     }
     this.cur = generation();
-    // Segments of in-flight checkpoints are covered too: their files were just flushed.
+    // Every sealed segment is covered now, those of in-flight checkpoints too: all bases are written
+    // and every file and folder of every generation flushed.
     if (rotate) {
-      const sealed = this.wal.bytes > 0 ? this.wal.rotate() : undefined;
-      const upTo = Math.max(sealed ?? 0, this.replayedUpTo);
-      if (upTo > 0) this.wal.drop(upTo);
+      if (this.wal.bytes > 0) this.wal.rotate();
+      this.wal.drop(Math.max(this.wal.current, this.replayedUpTo));
     }
     this.replayedUpTo = 0;
     for (const g of this.inflight) {

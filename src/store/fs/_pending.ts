@@ -107,8 +107,18 @@ export class PendingBases {
 
   /** {@link writeAll}, synchronously (before a write that bypasses the log, and at a small close). */
   writeAllSync(): Set<string> {
+    return this.writeSync([...this.map.values()]);
+  }
+
+  /** The pending base of `key` (if any), written now; returns its folder (to be fsynced). */
+  writeKeySync(key: string): Set<string> {
+    const p = this.map.get(key);
+    return p ? this.writeSync([p]) : new Set();
+  }
+
+  private writeSync(batch: PendingBase[]): Set<string> {
     const dirs = new Set<string>();
-    for (const p of [...this.map.values()]) {
+    for (const p of batch) {
       const tmp = `${p.paths.dir}/${tempName(p.paths.baseName)}`;
       let file: Deno.FsFile;
       try {

@@ -234,15 +234,13 @@ export function removeStaging(root: string): number {
 
 /**
  * Make the staged payload the base file of `paths` at `version`, atomically and durably. Returns the
- * size of the new file. The staging file is consumed (renamed or removed) in every case. With `flush`
- * false (`durability: relaxed`) the file and its folder are left for the caller's next checkpoint.
+ * size of the new file. The staging file is consumed (renamed or removed) in every case.
  */
 export function adoptStagedFile(
   root: string,
   paths: ObjectPaths,
   version: number,
   staged: StagedPayload,
-  flush = true,
 ): number {
   const { head, tail } = opaqueFrame(version, staged.length, staged.crc32);
   const end = staged.dataOffset + staged.length;
@@ -257,25 +255,25 @@ export function adoptStagedFile(
         writeAll(file, head); // at position 0
         file.seekSync(end, Deno.SeekMode.Start);
         size = end + writeParts(file, tail);
-        if (flush) file.syncDataSync();
+        file.syncDataSync();
       } finally {
         file.close();
       }
-      replaceBase(root, paths, staged.path, flush);
+      replaceBase(root, paths, staged.path);
       return size;
     }
-    return copyInto(root, paths, staged, head, tail, flush);
+    return copyInto(root, paths, staged, head, tail);
   } finally {
     removeQuietly(staged.path);
   }
 }
 
-/** Rename the complete file `from` over the base of `paths` and (with `flush`) fsync its folder. */
-function replaceBase(root: string, paths: ObjectPaths, from: string, flush: boolean): void {
+/** Rename the complete file `from` over the base of `paths` and fsync its folder. */
+function replaceBase(root: string, paths: ObjectPaths, from: string): void {
   const release = keepOldBase(root, paths);
   try {
     Deno.renameSync(from, paths.base);
-    if (flush) syncDir(paths.dir);
+    syncDir(paths.dir);
   } finally {
     release(); // after a failed rename the old base is still in place: its second name goes too
   }
@@ -306,7 +304,6 @@ function copyInto(
   staged: StagedPayload,
   head: Uint8Array,
   tail: Uint8Array[],
-  flush: boolean,
 ): number {
   const tmp = `${paths.dir}/${tempName(paths.baseName)}`;
   const src = Deno.openSync(staged.path, { read: true });
@@ -322,11 +319,11 @@ function copyInto(
         writeAll(out, buf.subarray(0, n));
       }
       size = head.byteLength + staged.length + writeParts(out, tail);
-      if (flush) out.syncDataSync();
+      out.syncDataSync();
     } finally {
       out.close();
     }
-    replaceBase(root, paths, tmp, flush);
+    replaceBase(root, paths, tmp);
   } catch (err) {
     removeQuietly(tmp);
     throw err;
