@@ -6,6 +6,14 @@
  * DATA_LOSS instead of completing it with wrong bytes. Memory stays at a few
  * read chunks whatever the object size.
  *
+ * A file whose whole range passed its checksum is remembered (inode, size,
+ * modification time): later replies of the same unchanged file skip the CRC32,
+ * which was half the server CPU of a 256 MiB GET (issue 15: 0.39-0.63 ms/MiB
+ * against 0.20-0.31 with `--storage none`). The engine never changes a file in
+ * place (a new version is a new inode), and a writer that does changes its
+ * modification time; what is given up is catching bit rot on a file already
+ * verified in this process's lifetime.
+ *
  * @module
  */
 import { crc32 } from "node:zlib";
@@ -17,6 +25,14 @@ const CHUNK = 4 * 1024 * 1024;
 
 /** Chunk buffers kept for reuse per reply: enough for the transport's queue and a read ahead. */
 const POOL = 4;
+
+/** Files verified whole, by path: the identity they had then. Bounded, oldest dropped first. */
+const verified = new Map<string, string>();
+const VERIFIED_MAX = 4096;
+
+function identity(body: FileBody, st: Deno.FileInfo): string {
+  return `${st.ino}:${st.size}:${st.mtime?.getTime()}:${body.offset}:${body.length}:${body.crc32}`;
+}
 
 /** The chunks of `body`'s range of its file (handed to the transport as a byte source). */
 export function fileSource(body: FileBody, key: string): PayloadChunks {
@@ -47,6 +63,8 @@ export function fileSource(body: FileBody, key: string): PayloadChunks {
           throw dataLoss(`object ${key} changed while it was being read; retry`);
         }
         await file.seek(body.offset, Deno.SeekMode.Start);
+        const id = identity(body, st);
+        const check = body.crc32 !== undefined && verified.get(body.path) !== id;
         let left = body.length;
         let crc = 0;
         while (left > 0) {
@@ -57,12 +75,18 @@ export function fileSource(body: FileBody, key: string): PayloadChunks {
             if (n === null) throw dataLoss(`object ${key} is shorter on disk than its index says`);
             fill += n;
           }
-          if (body.crc32 !== undefined) crc = crc32(buf, crc);
+          if (check) crc = crc32(buf, crc);
           left -= buf.length;
           yield buf;
         }
-        if (body.crc32 !== undefined && (crc >>> 0) !== body.crc32) {
-          throw dataLoss(`object ${key} failed its checksum on disk`);
+        if (check) {
+          if ((crc >>> 0) !== body.crc32) {
+            verified.delete(body.path);
+            throw dataLoss(`object ${key} failed its checksum on disk`);
+          }
+          verified.delete(body.path);
+          verified.set(body.path, id);
+          if (verified.size > VERIFIED_MAX) verified.delete(verified.keys().next().value!);
         }
       } finally {
         file.close();
