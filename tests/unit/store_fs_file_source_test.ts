@@ -3,7 +3,7 @@
  * verified once is not verified again while unchanged, and a file changed since is checked again.
  */
 import assert from "node:assert/strict";
-import { FsEngine } from "../../src/store/fs/mod.ts";
+import { createStager, FsEngine } from "../../src/store/fs/mod.ts";
 import { fileSource } from "../../src/store/mod.ts";
 import { CacheError, Status } from "../../src/errors.ts";
 import type { FileBody } from "../../src/store/types.ts";
@@ -43,6 +43,25 @@ Deno.test("file source: streams the bytes; a file changed after it was verified 
       () => readAll(body),
       (e) => e instanceof CacheError && e.code === Status.DATA_LOSS,
     );
+    await engine.close();
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("file source: a staged upload adopted by the engine streams back its bytes", async () => {
+  const root = Deno.makeTempDirSync({ prefix: "fs_file_source_staged_" });
+  try {
+    const engine = new FsEngine(root);
+    engine.open();
+    const data = new Uint8Array(33 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+    const w = await createStager(root)("app/s/big");
+    for (let i = 0; i < data.length; i += 1 << 20) await w.write(data.subarray(i, i + (1 << 20)));
+    engine.adoptStaged("app/s/big", 1, await w.finish());
+    const obj = engine.load("app/s/big")!;
+    assert.equal(obj.body.type, "file");
+    assert.deepEqual(await readAll(obj.body as FileBody), data);
+    assert.deepEqual(await readAll(obj.body as FileBody), data);
     await engine.close();
   } finally {
     Deno.removeSync(root, { recursive: true });

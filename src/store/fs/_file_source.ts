@@ -12,7 +12,9 @@
  * against 0.20-0.31 with `--storage none`). The engine never changes a file in
  * place (a new version is a new inode), and a writer that does changes its
  * modification time; what is given up is catching bit rot on a file already
- * verified in this process's lifetime.
+ * verified in this process's lifetime. A file adopted from an upload staged on
+ * this thread counts as verified from the start: its CRC32 was taken as the
+ * bytes arrived (_staging.ts), and the engine renamed that very inode into place.
  *
  * @module
  */
@@ -29,6 +31,19 @@ const POOL = 4;
 /** Files verified whole, by path: the identity they had then. Bounded, oldest dropped first. */
 const verified = new Map<string, string>();
 const VERIFIED_MAX = 4096;
+
+/** Staged uploads whose CRC32 was taken as they arrived, by inode: `{crc32}:{length}`. */
+const staged = new Map<number, string>();
+
+/**
+ * An upload staged on this thread (inode `ino`) whose payload had `crc` over `length` bytes as it
+ * arrived: when the engine adopts that file (same inode) its first streamed read skips the CRC32.
+ */
+export function trustStaged(ino: number | null, crc: number, length: number): void {
+  if (ino === null) return;
+  staged.set(ino, `${crc}:${length}`);
+  if (staged.size > VERIFIED_MAX) staged.delete(staged.keys().next().value!);
+}
 
 function identity(body: FileBody, st: Deno.FileInfo): string {
   return `${st.ino}:${st.size}:${st.mtime?.getTime()}:${body.offset}:${body.length}:${body.crc32}`;
@@ -64,6 +79,10 @@ export function fileSource(body: FileBody, key: string): PayloadChunks {
         }
         await file.seek(body.offset, Deno.SeekMode.Start);
         const id = identity(body, st);
+        if (st.ino !== null && staged.get(st.ino) === `${body.crc32}:${body.length}`) {
+          staged.delete(st.ino);
+          verified.set(body.path, id); // this thread took its CRC32 as the upload arrived
+        }
         const check = body.crc32 !== undefined && verified.get(body.path) !== id;
         let left = body.length;
         let crc = 0;
