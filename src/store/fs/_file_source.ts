@@ -7,9 +7,10 @@
  * read chunks whatever the object size.
  *
  * A file whose whole range passed its checksum is remembered (inode, size,
- * modification time): later replies of the same unchanged file skip the CRC32,
- * which was half the server CPU of a 256 MiB GET (issue 15: 0.39-0.63 ms/MiB
- * against 0.20-0.31 with `--storage none`). The engine never changes a file in
+ * modification time): later replies of the same unchanged file skip the CRC32
+ * (in-process, a 64 MiB file streamed at 0.20-0.25 ms of CPU per MiB with it
+ * and 0.13-0.17 without; the rest of a durable GET's extra CPU over `--storage
+ * none` is elsewhere, see bench/README.md). The engine never changes a file in
  * place (a new version is a new inode), and a writer that does changes its
  * modification time; what is given up is catching bit rot on a file already
  * verified in this process's lifetime. A file adopted from an upload staged on
