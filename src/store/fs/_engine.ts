@@ -59,6 +59,7 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { IpcError } from "../../arrow/mod.ts";
 import { type CacheError, dataLoss, invalidArgument } from "../../errors.ts";
@@ -495,6 +496,10 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     const pending = this.pending.get(key);
     if (pending) return statOf(pending);
     const paths = objectPaths(this.root, key);
+    // Every put of a new key probes for a file first, and the usual answer is "none": a boolean check
+    // costs ~1 µs where the NotFound error of an open costs ~10 (it was 18% of the store worker's
+    // samples in a c=1 put profile, with the inspector's opens).
+    if (!existsSync(paths.base) && !existsSync(paths.deltas)) return null;
     let s;
     try {
       s = scanObject(this.inspector, key, paths.base, paths.deltas, false);
