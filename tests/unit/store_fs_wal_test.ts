@@ -235,3 +235,20 @@ Deno.test(
     assert.equal(text(b.get("app/s/o")), "small v2, logged");
   }),
 );
+
+Deno.test(
+  "relaxed: a patch is flushed at once, with its object's pending base written first",
+  withRoot(async (root) => {
+    const { cache, engine } = open(root, "relaxed");
+    cache.put("app/s/o", opaque("base"));
+    assert.ok(!listTree(root).includes("app/s/o.arrow"), "the base waits for the checkpoint");
+    cache.patch("app/s/o", enc.encode("+p"));
+    // Both files are on disk now, before any checkpoint: the patch never sits on an older base.
+    assert.ok(listTree(root).includes("app/s/o.arrow"));
+    assert.ok(listTree(root).includes("app/s/o.deltas/0.arrow"));
+    const b = new CacheCore(new FsEngine(`${root}`, { durability: "relaxed" }), LIMITS);
+    b.open();
+    assert.deepEqual(state(b), { "app/s/o": [2, "base", ["+p"]] });
+    await engine.close();
+  }),
+);

@@ -103,11 +103,13 @@ export class WriteBehind {
       return;
     }
     if (this.timer !== undefined) return;
-    const timer = setTimeout(() => {
+    const timer = setTimeout(async () => {
       this.timer = undefined;
-      void this.checkpoint().then(() => {
-        if (!this.empty(this.cur) || this.bases.size > 0 || this.wal.bytes > 0) this.schedule();
-      });
+      // A checkpoint still running took its generation before these writes: wait for it, then take
+      // them at once (not an interval later), so a write waits at most about one interval for its flush.
+      await this.running;
+      await this.checkpoint();
+      if (!this.empty(this.cur) || this.bases.size > 0 || this.wal.bytes > 0) this.schedule();
     }, this.intervalMs);
     // A tool or test that forgets to close must not be kept alive by it (close flushes anyway).
     Deno.unrefTimer(timer);
