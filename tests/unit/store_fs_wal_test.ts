@@ -252,3 +252,18 @@ Deno.test(
     await engine.close();
   }),
 );
+
+Deno.test(
+  "disk budget: an object evicted before its checkpoint is not written after",
+  withRoot(async (root) => {
+    const engine = new FsEngine(root, { capacity: 3000 });
+    const cache = new CacheCore(engine, LIMITS);
+    cache.open();
+    for (let i = 0; i < 6; i++) cache.put(`app/s/o${i}`, opaque("x".repeat(900)));
+    const kept = cache.list({ value: "", exact: false }).map((s) => s.key);
+    assert.ok(kept.length < 6, "some objects were evicted over the budget");
+    await engine.close();
+    const files = listTree(root).filter((p) => p.endsWith(".arrow")).map((p) => p.slice(0, -6)).sort();
+    assert.deepEqual(files, kept.sort());
+  }),
+);

@@ -691,6 +691,8 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     }
     for (const key of victims) {
       const p = objectPaths(this.root, key);
+      // A logged base not written yet must not be written after its eviction.
+      this.pending.drop(key);
       try {
         if (removeQuietly(p.base)) dirty.add(p.dir);
         if (this.trash.move(p.deltas)) dirty.add(p.dir);
