@@ -19,7 +19,14 @@ import { loadConfig } from "../config/load.ts";
 import { parseByteSize } from "../config/size.ts";
 import { parseStorage } from "../config/storage.ts";
 import type { AdminSub, Command } from "../config/types.ts";
-import { parseDuration, parseHttp, parseLogLevel, parsePolicy, parsePositiveInt } from "../config/values.ts";
+import {
+  parseDurability,
+  parseDuration,
+  parseHttp,
+  parseLogLevel,
+  parsePolicy,
+  parsePositiveInt,
+} from "../config/values.ts";
 import { VERSION } from "../config/version.ts";
 import { FLAGS, type FlagSpec, helpText } from "./help.ts";
 
@@ -100,6 +107,10 @@ function flagLayer(p: ParsedArgv, env: Record<string, string>, cwd: string): Lay
     const value = parseByteSize(f.v, f.key);
     if (value <= 0) throw new ConfigError(f.key, `capacity must be greater than 0, got ${show(f.v)}`);
     layer.capacity = { value, key: f.key };
+  }
+  if ((f = str("durability"))) layer.durability = { value: parseDurability(f.v, f.key), key: f.key };
+  if ((f = str("flush-interval-ms"))) {
+    layer.flushIntervalMs = { value: parsePositiveInt(f.v, f.key), key: f.key };
   }
   if ((f = str("idle-timeout"))) layer.idleTimeoutMs = { value: parseDuration(f.v, f.key), key: f.key };
   if ((f = str("http"))) layer.http = { value: parseHttp(f.v, f.key), key: f.key };

@@ -58,7 +58,7 @@ export async function migrate(
       progress(`migrate: ${stat.key}: ${(err as Error).message}`);
     }
   }
-  engine.close();
+  await engine.close(); // replays a log a crash left and removes it: the folder stays Flame layout
   await tier.flush();
   progress(
     `migrate: ${out.uploaded} objects uploaded (${out.bytes} bytes), ${out.skipped} already in the tier, ` +

@@ -10,7 +10,14 @@ import { ConfigError, show } from "./errors.ts";
 import type { Layer } from "./layer.ts";
 import { parseByteSize } from "./size.ts";
 import { parseStorage } from "./storage.ts";
-import { parseDuration, parseHttp, parseLogLevel, parsePolicy, parsePositiveInt } from "./values.ts";
+import {
+  parseDurability,
+  parseDuration,
+  parseHttp,
+  parseLogLevel,
+  parsePolicy,
+  parsePositiveInt,
+} from "./values.ts";
 
 /** Environment variables read by flame-cache, with what they set (for `--help`). */
 export const ENV_VARS: { name: string; setting: string; default: string }[] = [
@@ -33,6 +40,16 @@ export const ENV_VARS: { name: string; setting: string; default: string }[] = [
     default: "unlimited",
   },
   { name: "FLAME_CACHE_CAPACITY", setting: "disk budget (cache.capacity)", default: "unlimited" },
+  {
+    name: "FLAME_CACHE_DURABILITY",
+    setting: "when fs writes are acknowledged (cache.durability)",
+    default: "sync",
+  },
+  {
+    name: "FLAME_CACHE_FLUSH_INTERVAL_MS",
+    setting: "relaxed durability's flush interval (cache.flush_interval_ms)",
+    default: "1000",
+  },
   { name: "FLAME_CACHE_IDLE_TIMEOUT", setting: "idle request timeout (cache.idle_timeout)", default: "300s" },
   { name: "FLAME_CACHE_HTTP", setting: "metrics/health HTTP port (cache.http)", default: "off" },
   { name: "FLAME_LOG", setting: "log level (cache.log_level)", default: "info" },
@@ -79,6 +96,14 @@ export function envLayer(env: Record<string, string>, cwd: string): Layer {
     const value = parseByteSize(v, key);
     if (value <= 0) throw new ConfigError(key, `capacity must be greater than 0, got ${show(v)}`);
     layer.capacity = { value, key };
+  }
+  if ((v = get("FLAME_CACHE_DURABILITY")) !== undefined) {
+    const key = "FLAME_CACHE_DURABILITY";
+    layer.durability = { value: parseDurability(v, key), key };
+  }
+  if ((v = get("FLAME_CACHE_FLUSH_INTERVAL_MS")) !== undefined) {
+    const key = "FLAME_CACHE_FLUSH_INTERVAL_MS";
+    layer.flushIntervalMs = { value: parsePositiveInt(v, key), key };
   }
   if ((v = get("FLAME_CACHE_IDLE_TIMEOUT")) !== undefined) {
     layer.idleTimeoutMs = {

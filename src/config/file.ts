@@ -14,6 +14,7 @@ import { parseStorage } from "./storage.ts";
 import { parseTlsSection } from "./tls.ts";
 import {
   expectString,
+  parseDurability,
   parseDuration,
   parseHttp,
   parseLogLevel,
@@ -29,6 +30,8 @@ const CACHE_KEYS = new Set([
   "eviction",
   "tls",
   "capacity",
+  "durability",
+  "flush_interval_ms",
   "idle_timeout",
   "http",
   "http_auth",
@@ -117,6 +120,17 @@ export function cacheSectionLayer(
       throw new ConfigError(key, `capacity must be greater than 0, got ${show(cache.capacity)}`);
     }
     layer.capacity = { value, key };
+  }
+  if (isSet(cache.durability)) {
+    const key = "cache.durability";
+    layer.durability = {
+      value: parseDurability(expectString(cache.durability, key, "sync or relaxed"), key),
+      key,
+    };
+  }
+  if (isSet(cache.flush_interval_ms)) {
+    const key = "cache.flush_interval_ms";
+    layer.flushIntervalMs = { value: parsePositiveInt(cache.flush_interval_ms, key), key };
   }
   if (isSet(cache.idle_timeout)) {
     const key = "cache.idle_timeout";

@@ -8,6 +8,7 @@
 import type { EndpointSpec } from "../grpc/endpoint.ts";
 import type {
   AuthConfig,
+  Durability,
   EvictionPolicy,
   HostPort,
   HttpAuthMode,
@@ -32,6 +33,8 @@ export interface Settings {
   maxMemory: Sourced<number>;
   maxObjects: Sourced<number>;
   capacity: Sourced<number>;
+  durability: Sourced<Durability>;
+  flushIntervalMs: Sourced<number>;
   idleTimeoutMs: Sourced<number>;
   /** `null` = explicitly turned off. */
   http: Sourced<HostPort | null>;

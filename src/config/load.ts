@@ -24,6 +24,9 @@ export const DEFAULT_MAX_MEMORY = 2 ** 30;
 /** Default idle request timeout: 5 minutes (the gRPC layer's default, src/grpc/defaults.ts). */
 export { DEFAULT_IDLE_TIMEOUT_MS };
 
+/** `relaxed` durability flushes writes within this long by default. */
+export const DEFAULT_FLUSH_INTERVAL_MS = 1000;
+
 /** Inputs of `loadConfig`. Everything is optional and defaults to the real process environment. */
 export interface LoadOptions {
   /** Settings from command-line flags (highest precedence). */
@@ -101,6 +104,8 @@ export function loadConfig(options: LoadOptions = {}): CacheConfig {
     },
     logLevel: s.logLevel?.value ?? "info",
     idleTimeoutMs: s.idleTimeoutMs?.value ?? DEFAULT_IDLE_TIMEOUT_MS,
+    durability: s.durability?.value ?? "sync",
+    flushIntervalMs: s.flushIntervalMs?.value ?? DEFAULT_FLUSH_INTERVAL_MS,
     settingKeys: {
       storage: s.storage?.key ?? "storage (default)",
       listen: s.listen?.key ?? s.endpoint?.key ?? "listen (default)",

@@ -56,6 +56,12 @@ import type { LogLevel } from "../log.ts";
 /** An eviction policy: `lru` evicts least recently used payloads, `none` never evicts. */
 export type EvictionPolicy = "lru" | "none";
 
+/**
+ * When an fs write is acknowledged: `sync` once it is on disk (a write-ahead log flush), `relaxed` once
+ * it is in the OS (flushed within `flushIntervalMs`).
+ */
+export type Durability = "sync" | "relaxed";
+
 /** A host and port. `host` is never bracketed (IPv6 is `::1`, not `[::1]`). */
 export interface HostPort {
   host: string;
@@ -82,6 +88,10 @@ export interface CacheConfig {
   eviction: { policy: EvictionPolicy; maxMemory: number; maxObjects: number };
   /** Disk budget in bytes, if configured. */
   capacity?: number;
+  /** When fs writes are acknowledged (`cache.durability`). Default `sync`. */
+  durability: Durability;
+  /** `relaxed`: the longest a write waits for its flush (`cache.flush_interval_ms`). Default 1000. */
+  flushIntervalMs: number;
   /** A request stream that sends nothing for this long is cut off (DEADLINE_EXCEEDED). Default 300 s. */
   idleTimeoutMs: number;
   /** Metrics/health HTTP side port; off when absent. `port` may be 0 (ephemeral). */

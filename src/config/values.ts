@@ -8,13 +8,20 @@
 import { parseHostPort } from "./endpoint.ts";
 import { ConfigError, show } from "./errors.ts";
 import { parseByteSize } from "./size.ts";
-import type { EvictionPolicy, HostPort, LogLevel } from "./types.ts";
+import type { Durability, EvictionPolicy, HostPort, LogLevel } from "./types.ts";
 
 /** `lru` or `none` (case-insensitive). Unlike Flame, anything else is an error rather than LRU. */
 export function parsePolicy(text: string, key: string): EvictionPolicy {
   const v = text.trim().toLowerCase();
   if (v === "lru" || v === "none") return v;
   throw new ConfigError(key, `invalid eviction policy ${show(text)} (expected lru or none)`);
+}
+
+/** `sync` or `relaxed` (case-insensitive): when an fs write is acknowledged. */
+export function parseDurability(text: string, key: string): Durability {
+  const v = text.trim().toLowerCase();
+  if (v === "sync" || v === "relaxed") return v;
+  throw new ConfigError(key, `invalid durability ${show(text)} (expected sync or relaxed)`);
 }
 
 /** A byte size from a string ("1G") or, in YAML, a non-negative integer number of bytes. */

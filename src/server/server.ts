@@ -141,7 +141,13 @@ async function storeFor(
     const tierStore = await startTier({ ...config, remote: config.remote });
     return { store: tierStore, tierStore };
   }
-  const store = openStore({ storage: config.storage, limits: config.eviction, capacity: config.capacity });
+  const store = openStore({
+    storage: config.storage,
+    limits: config.eviction,
+    capacity: config.capacity,
+    durability: config.durability,
+    flushIntervalMs: config.flushIntervalMs,
+  });
   return { store, tierStore: null };
 }
 

@@ -248,9 +248,9 @@ export class CacheCore {
     return { residentBytes: this.lru.bytes, residentObjects: this.lru.count, objects: this.index.size };
   }
 
-  /** Release the engine. */
-  close(): void {
-    this.engine.close();
+  /** Release the engine (once it has flushed what it wrote behind its log). */
+  close(): void | Promise<void> {
+    return this.engine.close();
   }
 
   private lookup(key: string): Entry | undefined {

@@ -33,8 +33,8 @@ const HANDLERS: Handlers = {
   list: (core, r) => core.list(r.sel),
   delete: (core, r) => core.delete(r.sel),
   usage: (core) => ({ ...core.usage(), counters: { ...core.counters } }),
-  close: (core) => {
-    core.close();
+  close: async (core) => {
+    await core.close();
     return null;
   },
 };

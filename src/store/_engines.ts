@@ -17,7 +17,11 @@ export function createEngine(options: StoreOptions): StorageEngine {
     case "none":
       return new NoneEngine();
     case "fs":
-      return new FsEngine(options.storage.root, { capacity: options.capacity });
+      return new FsEngine(options.storage.root, {
+        capacity: options.capacity,
+        durability: options.durability,
+        flushIntervalMs: options.flushIntervalMs,
+      });
     default:
       throw new Error(`storage engine ${(options.storage as { kind: string }).kind} is not available`);
   }

@@ -5,7 +5,10 @@
  *
  * Coherence: every write goes through this thread, so a write drops the cached
  * entries it touches (before and after it runs), and a get result is cached
- * only if no write at all started or ran while the get was in flight.
+ * only if no write of that key (or a delete selecting it) started or ran while
+ * the get was in flight. Writes of other keys do not matter: with durable puts
+ * in flight most of the time (a mixed load), a cache that waited for no write at
+ * all never filled, and its gets queued behind the flushes in the worker.
  *
  * @module
  */
@@ -42,9 +45,12 @@ function payloadBytes(obj: StoredObject): number {
 export class HotReadStore implements Store {
   private readonly entries = new Map<string, { obj: StoredObject; bytes: number }>();
   private bytes = 0;
-  private writesInFlight = 0;
-  /** Count of writes started; a get caches its result only if it did not change. */
-  private writeSeq = 0;
+  /** Writes in flight per key (entries removed at 0). */
+  private readonly writing = new Map<string, number>();
+  /** Prefix deletes in flight (they may touch any key they select). */
+  private readonly deleting: KeySelector[] = [];
+  /** Gets in flight per key, each with a flag a write of the key sets (its result is then not cached). */
+  private readonly reading = new Map<string, { stale: boolean }[]>();
   /** Gets answered here, without the worker. */
   hits = 0;
 
@@ -65,12 +71,20 @@ export class HotReadStore implements Store {
       this.hits++;
       return hit.obj;
     }
-    const seq = this.writeSeq;
-    const idle = this.writesInFlight === 0;
-    const obj = await this.inner.get(key);
-    // Cache only if no write may have changed the key meanwhile.
-    if (idle && this.writesInFlight === 0 && this.writeSeq === seq) this.remember(key, obj);
-    return obj;
+    const token = { stale: this.busy(key) };
+    const list = this.reading.get(key);
+    if (list) list.push(token);
+    else this.reading.set(key, [token]);
+    try {
+      const obj = await this.inner.get(key);
+      // Cache only if no write may have changed the key meanwhile.
+      if (!token.stale && !this.busy(key)) this.remember(key, obj);
+      return obj;
+    } finally {
+      const l = this.reading.get(key)!;
+      l.splice(l.indexOf(token), 1);
+      if (l.length === 0) this.reading.delete(key);
+    }
   }
 
   put(key: string, body: ObjectBody | StagedPayload): Promise<ObjectStat> {
@@ -81,9 +95,17 @@ export class HotReadStore implements Store {
     return this.write([key], () => this.inner.patch(key, data));
   }
 
-  delete(sel: KeySelector): Promise<number> {
-    const keys = [...this.entries.keys()].filter((k) => selects(sel, k));
-    return this.write(keys, () => this.inner.delete(sel));
+  async delete(sel: KeySelector): Promise<number> {
+    if (sel.exact) return this.write([sel.value], () => this.inner.delete(sel));
+    this.deleting.push(sel);
+    const touched = () =>
+      [...new Set([...this.entries.keys(), ...this.reading.keys()])].filter((k) => selects(sel, k));
+    try {
+      return await this.write(touched(), () => this.inner.delete(sel));
+    } finally {
+      this.deleting.splice(this.deleting.indexOf(sel), 1);
+      for (const k of touched()) this.forget(k);
+    }
   }
 
   stat(key: string): Promise<ObjectStat | null> {
@@ -106,19 +128,30 @@ export class HotReadStore implements Store {
     return this.inner.close();
   }
 
+  /** True while a write of `key` (or a prefix delete selecting it) is in flight. */
+  private busy(key: string): boolean {
+    return this.writing.has(key) || this.deleting.some((sel) => selects(sel, key));
+  }
+
   private async write<T>(keys: string[], op: () => Promise<T>): Promise<T> {
-    this.writesInFlight++;
-    this.writeSeq++;
-    for (const k of keys) this.forget(k);
+    for (const k of keys) {
+      this.writing.set(k, (this.writing.get(k) ?? 0) + 1);
+      this.forget(k);
+    }
     try {
       return await op();
     } finally {
-      for (const k of keys) this.forget(k);
-      this.writesInFlight--;
+      for (const k of keys) {
+        this.forget(k);
+        const n = this.writing.get(k)! - 1;
+        if (n === 0) this.writing.delete(k);
+        else this.writing.set(k, n);
+      }
     }
   }
 
   private forget(key: string): void {
+    for (const token of this.reading.get(key) ?? []) token.stale = true;
     const e = this.entries.get(key);
     if (e) {
       this.bytes -= e.bytes;

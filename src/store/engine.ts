@@ -45,8 +45,8 @@ export interface StorageEngine {
   takeEvicted(): string[];
   /** A read served from memory, so the engine's own recency (disk budget) stays right. */
   touch(key: string): void;
-  /** Release resources. */
-  close(): void;
+  /** Release resources (a persistent engine first makes everything it acknowledged durable). */
+  close(): void | Promise<void>;
 }
 
 /**

@@ -58,4 +58,8 @@ export interface StoreOptions {
   limits: CacheLimits;
   /** Disk budget in bytes; unlimited when absent. */
   capacity?: number;
+  /** When an fs write is acknowledged (`cache.durability`); default `sync`. */
+  durability?: "sync" | "relaxed";
+  /** `relaxed`: the longest a write waits for its flush, ms (`cache.flush_interval_ms`). */
+  flushIntervalMs?: number;
 }

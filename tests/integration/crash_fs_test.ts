@@ -62,7 +62,7 @@ function show(world: World): string {
 }
 
 /** What a fresh engine sees in the folder; checks every payload verifies itself. */
-function observe(root: string): { world: World; summary: string } {
+async function observe(root: string): Promise<{ world: World; summary: string }> {
   const cache = new CacheCore(new FsEngine(root), {
     policy: "lru",
     maxMemory: 1 << 30,
@@ -83,7 +83,8 @@ function observe(root: string): { world: World; summary: string } {
       deltas: obj.deltas.map((d) => ({ version: d.version, sha: sha256(d.data) })),
     });
   }
-  cache.close();
+  // A clean stop: replayed files flushed and the log removed before the next writer starts.
+  await cache.close();
   return { world, summary };
 }
 
@@ -157,7 +158,7 @@ Deno.test({
             pending = undefined;
           }
         }
-        const { world: seen, summary } = observe(root);
+        const { world: seen, summary } = await observe(root);
         assert.match(summary, / 0 quarantined/, summary);
         staged += lines.filter((l) => l.includes('"staged":true') && l.includes('"t":"intent"')).length;
         const candidates = [world];

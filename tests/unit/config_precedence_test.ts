@@ -34,6 +34,8 @@ const FILE = `cache:
     max_memory: 1M
     max_objects: 10
   capacity: 1G
+  durability: relaxed
+  flush_interval_ms: 250
   http: 127.0.0.1:9101
   log_level: warn
 `;
@@ -103,6 +105,24 @@ const SETTINGS: {
     fromFlag: 3 * 2 ** 30,
   },
   {
+    name: "durability",
+    flag: ["--durability", "relaxed"],
+    env: { FLAME_CACHE_DURABILITY: "sync" },
+    read: (c) => c.durability,
+    file: "relaxed",
+    fromEnv: "sync",
+    fromFlag: "relaxed",
+  },
+  {
+    name: "flush interval",
+    flag: ["--flush-interval-ms", "75"],
+    env: { FLAME_CACHE_FLUSH_INTERVAL_MS: "500" },
+    read: (c) => c.flushIntervalMs,
+    file: 250,
+    fromEnv: 500,
+    fromFlag: 75,
+  },
+  {
     name: "log level",
     flag: ["--log-level", "debug"],
     env: { FLAME_LOG: "error" },
@@ -137,6 +157,8 @@ Deno.test("defaults: lru, 1 GiB, unlimited objects, info, no capacity", () => {
   assert.deepEqual(c.eviction, { policy: "lru", maxMemory: 1073741824, maxObjects: Infinity });
   assert.equal(c.logLevel, "info");
   assert.equal(c.capacity, undefined);
+  assert.equal(c.durability, "sync");
+  assert.equal(c.flushIntervalMs, 1000);
   assert.equal(c.configPath, undefined);
   assert.deepEqual(c.warnings, []);
 });
@@ -168,6 +190,8 @@ Deno.test("bad environment values are errors naming the variable (unlike Flame)"
     [{ FLAME_CACHE_CAPACITY: "0" }, "FLAME_CACHE_CAPACITY"],
     [{ FLAME_CACHE_STORAGE: "fs://" }, "FLAME_CACHE_STORAGE"],
     [{ FLAME_LOG: "verbose" }, "FLAME_LOG"],
+    [{ FLAME_CACHE_DURABILITY: "fast" }, "FLAME_CACHE_DURABILITY"],
+    [{ FLAME_CACHE_FLUSH_INTERVAL_MS: "0" }, "FLAME_CACHE_FLUSH_INTERVAL_MS"],
   ];
   for (const [env, key] of cases) throwsKey(() => serve([], env), key, new RegExp(Object.values(env)[0]));
 });
@@ -184,6 +208,8 @@ Deno.test("bad flag values are errors naming the flag and showing the value", ()
     [["--listen", "h:99999"], "--listen"],
     [["--http", "h:x"], "--http"],
     [["--log-level", "trace"], "--log-level"],
+    [["--durability", "none"], "--durability"],
+    [["--flush-interval-ms", "1s"], "--flush-interval-ms"],
     [["--endpoint", "ws://h:1"], "--endpoint"],
     [["--storage", "s3://bucket"], "--storage"],
   ];

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { CacheCore } from "../../src/store/_core.ts";
-import { FsEngine } from "../../src/store/fs/mod.ts";
+import type { FsEngine } from "../../src/store/fs/mod.ts";
+import { CheckpointedFsEngine } from "../helpers/fs_engine.ts";
 import { CacheError, Status } from "../../src/errors.ts";
 import { opaqueFileParts } from "../../src/arrow/mod.ts";
 import type { StoredObject } from "../../src/store/types.ts";
@@ -15,8 +16,14 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const LIMITS = { policy: "lru" as const, maxMemory: 1 << 30, maxObjects: Infinity };
 
+/** The engine opened last on each root: a new open stops it first (a restart, log checkpointed). */
+const live = new Map<string, FsEngine>();
+
 function open(root: string): { cache: CacheCore; summary: string } {
-  const cache = new CacheCore(new FsEngine(root), LIMITS);
+  live.get(root)?.close();
+  const engine = new CheckpointedFsEngine(root);
+  live.set(root, engine);
+  const cache = new CacheCore(engine, LIMITS);
   return { cache, summary: cache.open() };
 }
 
@@ -61,6 +68,7 @@ function withRoot(fn: (root: string) => void): () => void {
 function seed(root: string, keys: string[]): void {
   const c = open(root).cache;
   for (const k of keys) c.put(k, { type: "opaque", data: enc.encode(`payload of ${k}`) });
+  c.close(); // stopped cleanly: the files are at rest, the log is gone
 }
 
 Deno.test(
@@ -205,7 +213,7 @@ Deno.test(
     const other = open(root).cache;
     other.put("app/s/o", { type: "opaque", data: enc.encode("b3") });
     Deno.renameSync(`${root}/keep`, `${root}/app/s/o.deltas`);
-    const fresh = new CacheCore(new FsEngine(root), LIMITS); // not opened: found by probe
+    const fresh = new CacheCore(new CheckpointedFsEngine(root), LIMITS); // not opened: found by probe
     const obj = fresh.get("app/s/o");
     assert.equal(obj.baseVersion, 2, "the other engine never saw the patch, so its update is version 2");
     assert.equal(obj.deltas.length, 0);

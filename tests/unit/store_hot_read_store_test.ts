@@ -58,3 +58,64 @@ Deno.test("hot cache: a get racing a write is not cached; the byte budget evicts
   await hot.get("a/s/k4"); // most recent: still cached
   assert.equal(inner.gets, before + 1);
 });
+
+/** A promise and its resolve function. */
+function gate(): { open: () => void; wait: Promise<void> } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => (open = r));
+  return { open, wait };
+}
+
+Deno.test("hot cache: coherence is per key: writes of other keys in flight do not stop caching", async () => {
+  const { inner, hot } = stores();
+  await hot.put("a/s/A", opaque("a1"));
+  await hot.put("a/s/B", opaque("b1"));
+  // A slow put of B (a durable write waiting for its flush) is in flight ...
+  const slow = gate();
+  const put = inner.put.bind(inner);
+  inner.put = async (key, body) => {
+    if (key === "a/s/B") await slow.wait;
+    return put(key, body);
+  };
+  const writingB = hot.put("a/s/B", opaque("b2"));
+  // ... gets of A are still cached.
+  assert.equal(text(await hot.get("a/s/A")), "a1");
+  const before = inner.gets;
+  assert.equal(text(await hot.get("a/s/A")), "a1");
+  assert.equal(inner.gets, before, "the second get of A is a hit while B is being written");
+  // A get of B itself during its write is not cached.
+  const getB = hot.get("a/s/B");
+  slow.open();
+  await Promise.all([writingB, getB]);
+  assert.equal(text(await hot.get("a/s/B")), "b2");
+});
+
+Deno.test("hot cache: a get whose key is written (or deleted by prefix) while it runs is not cached", async () => {
+  const { inner, hot } = stores();
+  await hot.put("a/s/A", opaque("old"));
+  const slowGet = gate();
+  const get = inner.get.bind(inner);
+  inner.get = async (key) => {
+    const obj = await get(key);
+    await slowGet.wait; // the read returns the old object after the write below
+    return obj;
+  };
+  const reading = hot.get("a/s/A");
+  await hot.put("a/s/A", opaque("new"));
+  slowGet.open();
+  assert.equal(text(await reading), "old");
+  inner.get = get;
+  assert.equal(text(await hot.get("a/s/A")), "new", "the old object was not cached");
+
+  const slowDelete = gate();
+  const del = inner.delete.bind(inner);
+  inner.delete = async (sel) => {
+    await slowDelete.wait;
+    return del(sel);
+  };
+  const deleting = hot.delete({ value: "a/s", exact: false });
+  const during = hot.get("a/s/A"); // may see the object; must not cache it
+  slowDelete.open();
+  await Promise.all([deleting, during]);
+  await assert.rejects(() => hot.get("a/s/A"), /not found/);
+});

@@ -10,6 +10,8 @@
  * {root}/.trash/...                                 renamed-away data being deleted (wiped at start-up)
  * {root}/.quarantine/...                            damaged files, moved aside with their relative path
  * {root}/.staging/{hex}.staged                      large uploads being received (removed at start-up)
+ * {root}/.wal/{seq}.log                             write-ahead log segments (replayed at start-up, removed
+ *                                                   on a clean stop: _wal.ts)
  * .{name}.tmp-{12 hex}                              a file being written (removed at start-up)
  * ```
  *
@@ -27,8 +29,10 @@ export const TRASH_DIR = ".trash";
 export const QUARANTINE_DIR = ".quarantine";
 /** Root folder of payloads being uploaded (_staging.ts). */
 export const STAGING_DIR = ".staging";
+/** Root folder of the write-ahead log (_wal.ts). */
+export const WAL_DIR = ".wal";
 /** Top-level names that are the engine's own and never hold objects. */
-export const RESERVED: ReadonlySet<string> = new Set([TRASH_DIR, QUARANTINE_DIR, STAGING_DIR]);
+export const RESERVED: ReadonlySet<string> = new Set([TRASH_DIR, QUARANTINE_DIR, STAGING_DIR, WAL_DIR]);
 
 /** Longest file name most filesystems accept, in bytes. */
 const NAME_MAX = 255;
@@ -69,6 +73,18 @@ export function objectPaths(root: string, key: string): ObjectPaths {
     deltas: `${dir}/${object}${DELTAS_EXT}`,
     rel: `${relDir}/${baseName}`,
   };
+}
+
+/**
+ * INVALID_ARGUMENT when a folder or file name of `paths` is longer than file systems accept (checked
+ * before a put is logged, since its file is only created later).
+ */
+export function checkNameLengths(key: string, paths: ObjectPaths): void {
+  const object = paths.baseName.slice(0, -ARROW_EXT.length);
+  const names = [...paths.rel.split("/").slice(0, -1), paths.baseName, object + DELTAS_EXT];
+  if (names.some((n) => encoder.encode(n).length > NAME_MAX)) {
+    throw invalidArgument(`could not store ${key}: a key part is too long for the file system`);
+  }
 }
 
 /** True for keys this engine can store (two or three parts, no reserved first part). */

@@ -11,6 +11,7 @@
  * @module
  */
 import { crc32 } from "node:zlib";
+import { trustStaged } from "./_file_source.ts";
 import { opaqueFileParts } from "../../arrow/mod.ts";
 import type { StagedPayload, Stager, StagingWriter } from "../types.ts";
 import {
@@ -153,6 +154,9 @@ class StagingFile implements StagingWriter {
   async finish(): Promise<StagedPayload> {
     try {
       await this.flush();
+      // The payload's CRC32 was taken here as it arrived; the engine adopts this very file (same
+      // inode), so its first streamed read need not take it again (_file_source.ts).
+      trustStaged((await this.file.stat()).ino, this.crc >>> 0, this.length);
       await this.close();
     } catch (err) {
       throw stagingError(err, this.key);
