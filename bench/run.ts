@@ -3,7 +3,7 @@
  * pyarrow (Arrow C++) Flight peer, in one run, on this machine.
  *
  * ```
- * deno run -A bench/run.ts [--short] [--only tcp,large,small,startup,cluster] [--out DIR]
+ * deno run -A bench/run.ts [--short] [--only tcp,large,small,startup,scale,cluster] [--out DIR]
  * ```
  * Writes DIR/latest.json, DIR/latest.md and DIR/latest.png (DIR defaults to bench/results).
  * See bench/README.md for what is measured and how.
@@ -12,6 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { clusterCases } from "./cluster.ts";
+import { scaleCases } from "./scale.ts";
 import { cpuSeconds, memStatus, RssSampler } from "./lib/proc.ts";
 import { evaluate, renderMarkdown } from "./lib/report.ts";
 
@@ -34,7 +35,7 @@ const { values: opts } = parseArgs({
   },
 });
 const SHORT = opts.short!;
-const ONLY = new Set((opts.only ?? "tcp,large,small,startup,cluster").split(",").map((s) => s.trim()));
+const ONLY = new Set((opts.only ?? "tcp,large,small,startup,scale,cluster").split(",").map((s) => s.trim()));
 const OUT = opts.out!;
 const TMP = `${OUT}/tmp`;
 /** Before each case, wait up to this many seconds for other processes to leave the cores idle. */
@@ -874,6 +875,23 @@ async function main(): Promise<void> {
   if (ONLY.has("small")) await smallCases(fsyncOff);
   if (ONLY.has("startup")) results.cases.startup = await startupCase();
   save();
+  if (ONLY.has("scale")) {
+    // Issue 14: 10k, 100k and 1M objects in the full run; the short run stops at 100k.
+    results.cases.scale = await scaleCases({
+      sizes: SHORT ? [10_000, 100_000] : [10_000, 100_000, 1_000_000],
+      tmp: TMP,
+      mainTs: `${ROOT}/main.ts`,
+      keepTmp: opts["keep-tmp"]!,
+      say,
+      py,
+      idleGate,
+      save(partial) {
+        results.cases.scale = partial;
+        save();
+      },
+    });
+    save();
+  }
   if (ONLY.has("cluster")) results.cases.cluster = await clusterSection(fsyncOff);
   save();
   if (ONLY.has("tcp")) results.cases.tcp_end = await tcpLimit("end");

@@ -5,6 +5,7 @@
  */
 
 import { clusterTargets, renderCluster } from "./cluster_report.ts";
+import { renderScale, scaleTargets } from "./scale_report.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -192,6 +193,7 @@ export function evaluate(results: Json): Target[] {
     });
   }
   out.push(...clusterTargets(results));
+  out.push(...scaleTargets(results));
   return out;
 }
 
@@ -406,6 +408,7 @@ export function renderMarkdown(results: Json): string {
     }
     L.push("");
   }
+  L.push(...renderScale(results));
   L.push(...renderCluster(results));
   L.push(
     `Raw data: latest.json (every rep's time, per-phase RSS and CPU).${

@@ -36,6 +36,11 @@ export interface GrpcCall<P = unknown> {
   /** Send one response message made of `parts` (concatenated on the wire). Resolves when
    * the transport can take more (backpressure). */
   send(parts: MessagePart[]): Promise<void>;
+  /**
+   * Send several small response messages as one write (listings: thousands of messages would otherwise
+   * cost a socket write and a turn each). Resolves when the transport can take more.
+   */
+  sendMany(messages: Uint8Array[]): Promise<void>;
 }
 
 /**

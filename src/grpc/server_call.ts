@@ -11,7 +11,7 @@ import type { ByteSource, GrpcCall, Handler, MessagePart, RequestHeaders, Transp
 import { SEND_SLICE, TRAILER_GRACE_MS } from "./defaults.ts";
 import { IncomingMessages } from "./incoming.ts";
 import { encodeGrpcMessage, parseGrpcTimeout } from "./metadata.ts";
-import { messagePrefix } from "./prefix.ts";
+import { messagePrefix, PREFIX_BYTES } from "./prefix.ts";
 import type { IncomingMessage, RequestDecoder } from "./request_decoder.ts";
 
 const RESPONSE_HEADERS: [string, string][] = [[":status", "200"], ["content-type", "application/grpc"]];
@@ -126,6 +126,24 @@ export class ServerCall implements GrpcCall {
       if (p instanceof Uint8Array) await this.sendBytes(p);
       else await this.sendSource(p);
     }
+  }
+
+  async sendMany(messages: Uint8Array[]): Promise<void> {
+    this.checkOpen();
+    if (messages.length === 0) return;
+    if (!this.stream.headersSent) this.stream.respond([...RESPONSE_HEADERS, ...this.extraHeaders]);
+    let total = 0;
+    for (const m of messages) total += PREFIX_BYTES + m.length;
+    const out = new Uint8Array(total);
+    const dv = new DataView(out.buffer);
+    let at = 0;
+    for (const m of messages) {
+      dv.setUint32(at + 1, m.length); // byte 0: not compressed
+      out.set(m, at + PREFIX_BYTES);
+      at += PREFIX_BYTES + m.length;
+    }
+    this.hooks.stats.bytesOut += total - PREFIX_BYTES * messages.length;
+    await this.sendBytes(out);
   }
 
   /** Queued in slices, so a deadline or cancel stops the reply within a slice. */

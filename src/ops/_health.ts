@@ -8,9 +8,12 @@
  * `HealthCheckResponse { ServingStatus status = 1; }`.
  *
  * Life cycle: every service starts NOT_SERVING (the port listens while the
- * index is rebuilt), turns SERVING when the store is open, and goes back to
- * NOT_SERVING when the server shuts down; open Watch streams get that last
- * update and are then ended, so they do not hold up the drain.
+ * store opens), `""` and the Flight service turn SERVING when the store
+ * serves gets, puts and patches (within a second, whatever the object count),
+ * {@link INDEX_HEALTH_SERVICE} when the whole index is loaded (listings,
+ * prefix deletes, the disk budget), and all go back to NOT_SERVING when the
+ * server shuts down; open Watch streams get that last update and are then
+ * ended, so they do not hold up the drain.
  *
  * @module
  */
@@ -34,8 +37,19 @@ export type ServingStatusCode = typeof ServingStatus[keyof typeof ServingStatus]
 /** Method path prefix of the health service. */
 export const HEALTH_SERVICE = "/grpc.health.v1.Health/";
 
-/** Service names answered: the whole server (`""`) and the Flight service. */
-export const HEALTH_SERVICE_NAMES: readonly string[] = ["", "arrow.flight.protocol.FlightService"];
+/**
+ * The health service name that tells whether the whole index is loaded: SERVING once listings, prefix
+ * deletes and the disk budget work; NOT_SERVING while the index loads (gets, puts and patches already
+ * work then: `""` and the Flight service are SERVING).
+ */
+export const INDEX_HEALTH_SERVICE = "flame-cache.index";
+
+/** Service names answered: the whole server (`""`), the Flight service and the index. */
+export const HEALTH_SERVICE_NAMES: readonly string[] = [
+  "",
+  "arrow.flight.protocol.FlightService",
+  INDEX_HEALTH_SERVICE,
+];
 
 /** Name of a serving status, for logs and the status page. */
 export function servingStatusName(status: number): string {

@@ -280,7 +280,16 @@ function renderStore(e: Exposition, u: NonNullable<OpsSnapshot["usage"]>): void 
   }
   e.single(`${P}resident_objects`, "gauge", "Objects whose payload is held in memory.", u.residentObjects);
   e.single(`${P}resident_bytes`, "gauge", "Payload bytes held in memory.", u.residentBytes);
-  e.single(`${P}objects`, "gauge", "Objects in the index (in memory or on disk).", u.objects);
+  // While the index loads, the count would be partial: left out, like stored_bytes.
+  if (u.indexComplete !== false) {
+    e.single(`${P}objects`, "gauge", "Objects in the index (in memory or on disk).", u.objects);
+  }
+  e.single(
+    `${P}index_complete`,
+    "gauge",
+    "1 once every stored object is indexed, 0 while the index loads.",
+    u.indexComplete === false ? 0 : 1,
+  );
 }
 
 /** Stored bytes from the index and the configured limits. */

@@ -89,3 +89,28 @@ export function aggregate(stats: readonly ObjectStat[]): StoredTotals {
   }
   return { bytes, objects: stats.length, apps: sorted(apps), sessions: sorted(sessions) };
 }
+
+/** {@link aggregate} from per-session totals (`name` = `app/session`, or the session of two-part keys). */
+export function aggregateGroups(
+  groups: readonly { name: string; objects: number; bytes: number }[],
+): StoredTotals {
+  const apps = new Map<string, GroupSize>();
+  const sessions = new Map<string, GroupSize>();
+  let bytes = 0;
+  let objects = 0;
+  const add = (map: Map<string, GroupSize>, name: string, g: { objects: number; bytes: number }) => {
+    let t = map.get(name);
+    if (!t) map.set(name, t = { name, bytes: 0, objects: 0 });
+    t.bytes += g.bytes;
+    t.objects += g.objects;
+  };
+  for (const g of groups) {
+    bytes += g.bytes;
+    objects += g.objects;
+    // groupsOf of a key in this group: its parent is the session, its first part the app.
+    const { app, session } = groupsOf(`${g.name}/x`);
+    add(apps, app, g);
+    add(sessions, session, g);
+  }
+  return { bytes, objects, apps: sorted(apps), sessions: sorted(sessions) };
+}

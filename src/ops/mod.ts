@@ -17,15 +17,15 @@
 import { CacheError, Status } from "../errors.ts";
 import type { Store, StoreUsage } from "../store/store.ts";
 import type { GrpcServer, Handler } from "../grpc/mod.ts";
-import { HealthService, ServingStatus, servingStatusName } from "./_health.ts";
+import { HealthService, INDEX_HEALTH_SERVICE, ServingStatus, servingStatusName } from "./_health.ts";
 import { CallMetrics } from "./_metrics.ts";
 import { CallTelemetry } from "./otel.ts";
 import { type RatePoint, rates, type Sample, SampleRing } from "./_samples.ts";
-import { aggregate, type OpsSnapshot, type StoredTotals } from "./_snapshot.ts";
+import { aggregate, aggregateGroups, type OpsSnapshot, type StoredTotals } from "./_snapshot.ts";
 import { type OpsHttpServer, startOpsHttp } from "./_http.ts";
 import type { SidePortGuard } from "./_http_auth.ts";
 
-export { HealthService, ServingStatus } from "./_health.ts";
+export { HealthService, INDEX_HEALTH_SERVICE, ServingStatus } from "./_health.ts";
 export type { OpsSnapshot } from "./_snapshot.ts";
 export { sidePortGuard } from "./_http_auth.ts";
 
@@ -57,6 +57,7 @@ export class Ops {
   private readonly telemetry = new CallTelemetry();
   private readonly startTime = Date.now();
   private isReady = false;
+  private indexReady = false;
   private store?: Store;
   private grpc?: GrpcServer;
   private info = { endpoint: "", listen: "" };
@@ -73,10 +74,11 @@ export class Ops {
     return this.options.guard;
   }
 
-  /** `starting`, `shutting down` or `""` (serving). */
+  /** `starting`, `indexing` (serving, the index still loading), `shutting down` or `""` (serving). */
   get phase(): string {
     if (this.health.shuttingDown) return "shutting down";
-    return this.isReady ? "" : "starting";
+    if (!this.isReady) return "starting";
+    return this.indexReady ? "" : "indexing";
   }
 
   /** Transport hook: count the call, record its latency and (with OTel on) a span. */
@@ -129,14 +131,25 @@ export class Ops {
     return this.http.address;
   }
 
-  /** The store is open: Flight calls pass, health is SERVING, sampling starts. */
-  ready(): void {
+  /**
+   * The store serves: Flight calls pass, health is SERVING, sampling starts. `indexComplete` false: the
+   * index is still loading ({@link INDEX_HEALTH_SERVICE} stays NOT_SERVING until {@link Ops.indexed}).
+   */
+  ready(indexComplete = true): void {
     this.isReady = true;
+    this.indexReady = indexComplete;
     this.health.setAll(ServingStatus.SERVING);
+    if (!indexComplete) this.health.set(INDEX_HEALTH_SERVICE, ServingStatus.NOT_SERVING);
     void this.sample();
     const timer = setInterval(() => void this.sample(), this.options.sampleMs ?? 5000);
     Deno.unrefTimer(timer);
     this.timer = timer;
+  }
+
+  /** The whole index is loaded: {@link INDEX_HEALTH_SERVICE} turns SERVING. */
+  indexed(): void {
+    this.indexReady = true;
+    this.health.set(INDEX_HEALTH_SERVICE, ServingStatus.SERVING);
   }
 
   /**
@@ -165,12 +178,19 @@ export class Ops {
     }
   }
 
-  /** Sums over the index; one `list` at a time, reused for up to 1 s. */
+  /**
+   * Sums over the index (null while it loads: they would be partial); per session from the store's
+   * group totals when it keeps them (no listing of every object), reused for up to 1 s.
+   */
   private stored(): Promise<StoredTotals | null> {
-    if (!this.isReady || !this.store) return Promise.resolve(null);
+    const store = this.store;
+    if (!this.isReady || !this.indexReady || !store) return Promise.resolve(null);
     const now = Date.now();
     if (!this.listCache || now - this.listCache.at > 1000) {
-      this.listCache = { at: now, value: this.store.list({ value: "", exact: false }).then(aggregate) };
+      const value = store.groupTotals
+        ? store.groupTotals().then(aggregateGroups)
+        : store.list({ value: "", exact: false }).then(aggregate);
+      this.listCache = { at: now, value };
     }
     return this.listCache.value.catch(() => null);
   }

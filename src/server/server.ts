@@ -84,7 +84,7 @@ export async function startServer(
       endpoint: config.endpoint,
       listen: `${config.listen.host}:${port}`,
     });
-    log("info", "listening, loading the index", { listen: `${config.listen.host}:${port}`, http });
+    log("info", "listening, opening the store", { listen: `${config.listen.host}:${port}`, http });
     summary = await store.open().catch((err) => {
       throw config.remote ? tierStartupError(err, config.remote) : err;
     });
@@ -101,13 +101,29 @@ export async function startServer(
       ? listenError(err, keys.http ?? "http", formatHostPort(initial.http))
       : err;
   }
-  ops.ready();
+  // Gets, puts and patches are served from here on; a store that loads its index in the background
+  // (the local store) says when listings can be answered too (health service flame-cache.index).
+  ops.ready(!store.indexed);
+  if (store.indexed) {
+    store.indexed().then((index) => {
+      ops.indexed();
+      log("info", "index loaded", { index, ms: Math.round(performance.now() - started) });
+    }, (err) => {
+      if (!ops.health.shuttingDown) log("error", "the index could not be loaded", { error: String(err) });
+    });
+  }
 
   // Cluster mode adds its settings and the live members to the start-up line (never credentials).
   const cluster = config.remote
     ? { ...clusterLogFields(config.cluster, config.remote), ...member?.describe() }
     : {};
-  logStarted(config, port, { http, auth: authenticator !== undefined, index: summary, started, cluster });
+  logStarted(config, port, {
+    http,
+    auth: authenticator !== undefined,
+    index: store.indexed ? "loading in the background" : summary,
+    started,
+    cluster,
+  });
 
   return {
     config,

@@ -14,7 +14,6 @@ import {
   decodeBytesField,
   decodeDescriptor,
   decodeUtf8,
-  DescriptorType,
   encodeActionType,
   encodeBytesMessage,
   encodeFlightInfo,
@@ -23,6 +22,7 @@ import {
 } from "../flight/messages.ts";
 import { checkPart, newObjectKey, parseObjectKey, parsePutPath, parseSelector } from "../flight/keys.ts";
 import { parseTicket } from "../flight/tickets.ts";
+import { ListingEncoder } from "../flight/listing.ts";
 import { encodeLegacyMetadata, encodeObjectRef } from "../flight/object_ref.ts";
 import { readUpload, type Upload, uploadKey } from "./upload.ts";
 import type { IncomingMessage } from "../grpc/mod.ts";
@@ -73,6 +73,9 @@ const FORGET_ACTION: [string, string] = [
 
 const OK = new TextEncoder().encode("OK");
 
+/** Objects read from the store per step of a ListFlights reply. */
+const LIST_PAGE = 1000;
+
 /** Read the single request message of a unary or server-streaming call. */
 async function single(call: FlightCall, what: string): Promise<Uint8Array> {
   let first: Uint8Array | undefined;
@@ -86,6 +89,8 @@ async function single(call: FlightCall, what: string): Promise<Uint8Array> {
 
 /** Implements Flight on top of a {@link Store}. */
 export class FlightService {
+  private listing?: ListingEncoder;
+
   constructor(private readonly store: Store, private readonly options: ServiceOptions) {}
 
   /** Cluster mode, once joined: relay each session's writes to its owner from now on. */
@@ -320,18 +325,35 @@ export class FlightService {
 
   async listFlights(call: FlightCall): Promise<void> {
     const prefix = decodeUtf8(decodeBytesField(await single(call, "ListFlights"), 1, "Criteria"), "Criteria");
-    const stats = await this.store.list({ value: listScope(prefix), exact: false });
+    const sel = { value: listScope(prefix), exact: false };
     const readSchema = encodeSchemaForFlight(READ_SCHEMA_HEADER);
-    for (const stat of stats) {
-      if (!stat.key.startsWith(prefix) || !mayAccess(call.principal, appOf(stat.key))) continue;
-      await call.send([encodeFlightInfo({
-        schema: stat.kind === "opaque" ? readSchema : new Uint8Array(0),
-        descriptor: { type: DescriptorType.PATH, cmd: new Uint8Array(0), path: [stat.key] },
-        endpoints: [{ ticket: new TextEncoder().encode(stat.key), locations: [this.options.endpoint] }],
-        totalRecords: stat.rows + (stat.kind === "opaque" ? stat.deltaCount : 0),
-        totalBytes: stat.size,
-        appMetadata: this.ref(stat),
-      })]);
+    const none = new Uint8Array(0);
+    const encoder = (this.listing ??= new ListingEncoder(this.options.endpoint));
+    // Read a page at a time and send it before reading the next: memory does not grow with the listing.
+    // A store without pages (the shared tier, whose listing costs requests) is listed once and sent in pages.
+    const store = this.store;
+    const whole = store.listPage ? undefined : await store.list(sel);
+    const page = (after: string | undefined, from: number) =>
+      store.listPage
+        ? store.listPage(sel, after, LIST_PAGE)
+        : Promise.resolve(whole!.slice(from, from + LIST_PAGE));
+    let after: string | undefined;
+    for (let from = 0;; from += LIST_PAGE) {
+      const stats = await page(after, from);
+      const messages: Uint8Array[] = [];
+      for (const stat of stats) {
+        if (!stat.key.startsWith(prefix) || !mayAccess(call.principal, appOf(stat.key))) continue;
+        messages.push(encoder.encode({
+          key: stat.key,
+          version: stat.version,
+          schema: stat.kind === "opaque" ? readSchema : none,
+          records: stat.rows + (stat.kind === "opaque" ? stat.deltaCount : 0),
+          bytes: stat.size,
+        }));
+      }
+      await call.sendMany(messages);
+      if (stats.length < LIST_PAGE) return;
+      after = stats[stats.length - 1].key;
     }
   }
 

@@ -10,13 +10,13 @@
 import { CacheError, notFound, resourceExhausted, Status } from "../errors.ts";
 import { NATIVE_VERSION_KEY, withSchemaMetadata } from "../arrow/mod.ts";
 import { Lru } from "./_lru.ts";
-import { adoptsStagedUploads, type StorageEngine, writeEach } from "./engine.ts";
+import { type GroupTotals, ObjectIndex } from "./_index.ts";
+import { adoptsStagedUploads, type IndexLoader, type StorageEngine, writeEach } from "./engine.ts";
 import {
   type Delta,
   type KeySelector,
   type ObjectBody,
   type ObjectStat,
-  selects,
   type StagedPayload,
   statOf,
   type StoredObject,
@@ -52,14 +52,17 @@ export function storeError(err: unknown): CacheError {
   return new CacheError(Status.INTERNAL, `store error: ${(err as Error)?.message ?? err}`);
 }
 
-interface Entry {
-  stat: ObjectStat;
-  resident?: StoredObject;
-}
-
 /** Index + resident payloads + engine. */
 export class CacheCore {
-  private readonly index = new Map<string, Entry>();
+  /** Metadata of every known object (compact, see _index.ts). */
+  private readonly index = new ObjectIndex();
+  /** Payloads held in memory, bounded by the LRU. */
+  private readonly resident = new Map<string, StoredObject>();
+  /** Set while the index is loading in steps (see {@link begin}). */
+  private loader?: IndexLoader;
+  private summary = "";
+  /** Why the index could not be loaded; operations that need all of it fail with it. */
+  private loadError?: string;
   /** Last version of deleted or lost keys, so versions never go backwards for a key. */
   private readonly tombstones = new Map<string, number>();
   private readonly lru = new Lru();
@@ -75,11 +78,57 @@ export class CacheCore {
 
   constructor(private readonly engine: StorageEngine, private readonly limits: CacheLimits) {}
 
-  /** Rebuild the index from the engine; returns the engine's summary line. */
+  /** Rebuild the whole index from the engine at once; returns the engine's summary line. */
   open(): string {
-    const { entries, summary } = this.engine.open();
-    for (const stat of entries) this.index.set(stat.key, { stat });
-    return summary;
+    this.begin();
+    while (this.loadStep());
+    return this.summary;
+  }
+
+  /**
+   * Start loading the index in steps ({@link loadStep}); until it is complete, keys it has not reached
+   * are looked up on the engine (probe), so gets, puts and patches are served meanwhile. Operations
+   * that need every key (prefix listings and deletes, totals) must wait for {@link indexComplete}.
+   */
+  begin(): void {
+    this.loader = this.engine.startOpen(
+      (key) => this.index.has(key),
+      (parent) => this.index.hasGroup(parent),
+    );
+  }
+
+  /** Load the next part of the index; false once it is complete. */
+  loadStep(): boolean {
+    const loader = this.loader;
+    if (!loader || this.loadError !== undefined) return false;
+    let batch;
+    try {
+      batch = loader.step();
+    } catch (err) {
+      this.loadError = String((err as Error)?.message ?? err);
+      throw err;
+    }
+    if (batch === null) {
+      this.loader = undefined;
+      this.summary = loader.summary();
+      this.reap();
+      return false;
+    }
+    // The loader left out keys already indexed (known), within this same synchronous step.
+    for (const stat of batch) this.index.set(stat);
+    this.reap();
+    return true;
+  }
+
+  /** True once every stored object is indexed. */
+  get indexComplete(): boolean {
+    return this.loader === undefined;
+  }
+
+  /** The engine's summary line of the complete index load (UNAVAILABLE while it loads). */
+  indexSummary(): string {
+    this.needIndex("the index summary");
+    return this.summary;
   }
 
   /** Replace (or create) the base of `key`; returns the new metadata. */
@@ -136,7 +185,8 @@ export class CacheCore {
   private committed(obj: StoredObject): ObjectStat {
     const key = obj.key;
     const stat = statOf(obj);
-    this.index.set(key, { stat, resident: obj });
+    this.index.set(stat);
+    this.resident.set(key, obj);
     this.tombstones.delete(key);
     this.counters.puts++;
     this.lru.touch(key, stat.size);
@@ -153,7 +203,8 @@ export class CacheCore {
     const stat = this.engine.adoptStaged(key, version, staged);
     this.reap();
     // Large payloads stay on disk: they are served by streaming, not from memory.
-    this.index.set(key, { stat });
+    this.index.set(stat);
+    this.resident.delete(key);
     this.tombstones.delete(key);
     this.lru.remove(key);
     this.counters.puts++;
@@ -162,9 +213,8 @@ export class CacheCore {
 
   /** Append a patch to an existing object; returns the new metadata. */
   patch(key: string, data: Uint8Array): ObjectStat {
-    const entry = this.lookup(key);
-    if (!entry) throw notFound(`object ${key} not found for patch`);
-    const stat = entry.stat;
+    const stat = this.lookup(key);
+    if (!stat) throw notFound(`object ${key} not found for patch`);
     if (stat.deltaCount >= MAX_PATCHES) {
       throw resourceExhausted(
         `object ${key} has reached the maximum of ${MAX_PATCHES} patches; update it to start again`,
@@ -177,23 +227,25 @@ export class CacheCore {
     stat.size += data.length;
     stat.deltaCount++;
     stat.modified = Date.now();
+    this.index.set(stat);
     this.counters.patches++;
-    if (entry.resident) {
-      entry.resident.deltas.push(delta);
+    const resident = this.resident.get(key);
+    if (resident) {
+      resident.deltas.push(delta);
       this.lru.touch(key, stat.size);
       this.evict(key);
     }
-    return { ...stat };
+    return stat;
   }
 
   /** The whole object (base + patches). NOT_FOUND when absent. */
   get(key: string): StoredObject {
-    const entry = this.lookup(key);
-    if (!entry) {
+    const stat = this.lookup(key);
+    if (!stat) {
       this.counters.misses++;
       throw notFound(`object ${key} not found`);
     }
-    let obj = entry.resident;
+    let obj = this.resident.get(key);
     if (obj) {
       this.counters.hits++;
       this.engine.touch(key);
@@ -210,33 +262,52 @@ export class CacheCore {
         throw notFound(`object ${key} not found`);
       }
       this.counters.loads++;
-      entry.stat = statOf(obj, entry.stat.modified);
+      const fresh = statOf(obj, stat.modified);
+      this.index.set(fresh);
       // A payload left on disk (FileBody) is streamed by the reader, never resident.
       if (obj.body.type === "file") return obj;
-      entry.resident = obj;
+      this.resident.set(key, obj);
+      stat.size = fresh.size;
     }
-    this.lru.touch(key, entry.stat.size);
+    this.lru.touch(key, stat.size);
     this.evict(key);
     return obj;
   }
 
   /** Metadata of one object, or null. */
   stat(key: string): ObjectStat | null {
-    const entry = this.lookup(key);
-    return entry ? { ...entry.stat } : null;
+    return this.lookup(key) ?? null;
   }
 
-  /** Metadata of every indexed object selected by `sel`, sorted by key. */
+  /** Metadata of every object selected by `sel`, in key order (see _index.ts). Needs the whole index. */
   list(sel: KeySelector): ObjectStat[] {
-    const out: ObjectStat[] = [];
-    for (const [key, entry] of this.index) if (selects(sel, key)) out.push({ ...entry.stat });
-    out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return out;
+    this.needIndex("list");
+    return this.index.page(sel, undefined, Infinity);
   }
 
-  /** Delete the selected objects; returns how many were removed. */
+  /**
+   * Up to `limit` objects selected by `sel` after the key `after` (exclusive), in key order: a listing
+   * read page by page, so neither side holds all of it. Needs the whole index.
+   */
+  listPage(sel: KeySelector, after: string | undefined, limit: number): ObjectStat[] {
+    this.needIndex("list");
+    return this.index.page(sel, after, limit);
+  }
+
+  /** Objects and payload bytes per `app/session` (or two-part session). Needs the whole index. */
+  groupTotals(): GroupTotals[] {
+    this.needIndex("totals");
+    return this.index.groupTotals();
+  }
+
+  /**
+   * Delete the selected objects; returns how many were removed. An exact key works at any time; a
+   * prefix needs the whole index (its keys' last versions are kept, so versions never go backwards).
+   */
   delete(sel: KeySelector): number {
-    const keys = [...this.index.keys()].filter((k) => selects(sel, k));
+    if (sel.exact) this.lookup(sel.value);
+    else this.needIndex("delete");
+    const keys = [...this.index.keys(sel)];
     this.engine.remove(sel, keys);
     for (const key of keys) this.forget(key);
     this.counters.deletes += keys.length;
@@ -244,35 +315,61 @@ export class CacheCore {
   }
 
   /** Resident payload bytes and objects, and indexed objects. */
-  usage(): { residentBytes: number; residentObjects: number; objects: number } {
-    return { residentBytes: this.lru.bytes, residentObjects: this.lru.count, objects: this.index.size };
+  usage(): {
+    residentBytes: number;
+    residentObjects: number;
+    objects: number;
+    storedBytes: number;
+    indexComplete: boolean;
+  } {
+    return {
+      residentBytes: this.lru.bytes,
+      residentObjects: this.lru.count,
+      objects: this.index.size,
+      storedBytes: this.index.totalBytes,
+      indexComplete: this.indexComplete,
+    };
   }
 
-  /** Release the engine (once it has flushed what it wrote behind its log). */
+  /**
+   * Release the engine (once it has flushed what it wrote behind its log); a complete index is handed
+   * over for a snapshot (engines that keep one).
+   */
   close(): void | Promise<void> {
-    return this.engine.close();
+    return this.engine.close(this.indexComplete ? this.index : undefined);
   }
 
-  private lookup(key: string): Entry | undefined {
-    let entry = this.index.get(key);
-    if (!entry) {
-      const stat = this.engine.probe(key);
-      if (stat) {
-        entry = { stat };
-        this.index.set(key, entry);
-      }
+  /** Throws UNAVAILABLE when the index is still loading (the store worker waits for it instead). */
+  private needIndex(what: string): void {
+    if (this.loadError !== undefined) {
+      throw new CacheError(
+        Status.INTERNAL,
+        `${what} needs the whole index, which failed to load: ${this.loadError}`,
+      );
     }
-    return entry;
+    if (!this.indexComplete) {
+      throw new CacheError(Status.UNAVAILABLE, `${what} needs the whole index, which is still loading`);
+    }
+  }
+
+  /** Metadata of `key` (a copy): from the index, else from the engine when stored but not indexed yet. */
+  private lookup(key: string): ObjectStat | undefined {
+    let stat = this.index.get(key);
+    if (!stat) {
+      stat = this.engine.probe(key) ?? undefined;
+      if (stat) this.index.set(stat);
+    }
+    return stat;
   }
 
   private lastVersion(key: string): number {
-    return this.lookup(key)?.stat.version ?? this.tombstones.get(key) ?? 0;
+    return this.lookup(key)?.version ?? this.tombstones.get(key) ?? 0;
   }
 
   private forget(key: string): void {
-    const entry = this.index.get(key);
-    if (entry) this.tombstones.set(key, entry.stat.version);
-    this.index.delete(key);
+    const version = this.index.delete(key);
+    if (version !== undefined) this.tombstones.set(key, version);
+    this.resident.delete(key);
     this.lru.remove(key);
   }
 
@@ -290,14 +387,13 @@ export class CacheCore {
       if (victim === undefined || (victim === keep && this.lru.count === 1)) break;
       if (victim === keep) {
         // Keep the object being served; it goes to the back of the queue.
-        this.lru.touch(keep, this.index.get(keep)!.stat.size);
+        this.lru.touch(keep, this.index.get(keep)?.size ?? 0);
         continue;
       }
       this.lru.remove(victim);
       this.counters.evictions++;
-      const entry = this.index.get(victim);
-      if (!entry) continue;
-      if (this.engine.persistent) entry.resident = undefined;
+      if (!this.index.has(victim)) continue;
+      if (this.engine.persistent) this.resident.delete(victim);
       else this.forget(victim);
     }
   }

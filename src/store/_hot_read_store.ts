@@ -12,7 +12,8 @@
  *
  * @module
  */
-import type { Store, StoreUsage } from "./store.ts";
+import { listPageOf, type Store, type StoreUsage } from "./store.ts";
+import type { GroupTotals } from "./_index.ts";
 import {
   type KeySelector,
   type ObjectBody,
@@ -116,6 +117,22 @@ export class HotReadStore implements Store {
     return this.inner.list(sel);
   }
 
+  listPage(sel: KeySelector, after: string | undefined, limit: number): Promise<ObjectStat[]> {
+    return this.inner.listPage
+      ? this.inner.listPage(sel, after, limit)
+      : listPageOf(this.inner, sel, after, limit);
+  }
+
+  groupTotals(): Promise<GroupTotals[]> {
+    return this.inner.groupTotals
+      ? this.inner.groupTotals()
+      : this.inner.list({ value: "", exact: false }).then(totalsOf);
+  }
+
+  indexed(): Promise<string> {
+    return this.inner.indexed ? this.inner.indexed() : Promise.resolve("");
+  }
+
   async usage(): Promise<StoreUsage> {
     const u = await this.inner.usage();
     // Gets answered here are cache hits too (the worker never saw them).
@@ -171,4 +188,17 @@ export class HotReadStore implements Store {
       this.entries.delete(oldest);
     }
   }
+}
+
+/** Objects and bytes per parent (`app/session`) of a listing. */
+function totalsOf(stats: ObjectStat[]): GroupTotals[] {
+  const groups = new Map<string, GroupTotals>();
+  for (const s of stats) {
+    const name = s.key.slice(0, Math.max(0, s.key.lastIndexOf("/")));
+    let g = groups.get(name);
+    if (!g) groups.set(name, g = { name, objects: 0, bytes: 0 });
+    g.objects++;
+    g.bytes += s.size;
+  }
+  return [...groups.values()];
 }

@@ -19,6 +19,8 @@ export class InThreadStore extends RequestStore {
   }
 
   protected send<R extends StoreRequest>(req: R): Promise<StoreResults[R["op"]]> {
+    const wait = this.dispatcher.waitFor(req);
+    if (wait) return wait.then(() => this.send(req));
     try {
       return Promise.resolve(this.dispatcher.run(req));
     } catch (err) {

@@ -8,11 +8,12 @@
 import { CacheError, type StatusCode } from "../errors.ts";
 import { storeError } from "./_core.ts";
 import type { StoreOptions, StoreUsage } from "./store.ts";
+import type { GroupTotals } from "./_index.ts";
 import type { KeySelector, ObjectBody, ObjectStat, StagedPayload, StoredObject } from "./types.ts";
 
 /** One operation of the cache core and its arguments. */
 export type StoreRequest =
-  | { op: "init"; options: StoreOptions }
+  | { op: "init"; options: StoreOptions; posted?: Int32Array }
   | { op: "open" }
   | { op: "put"; key: string; body: ObjectBody | StagedPayload }
   | { op: "putMany"; items: [string, ObjectBody][] }
@@ -20,6 +21,9 @@ export type StoreRequest =
   | { op: "get"; key: string }
   | { op: "stat"; key: string }
   | { op: "list"; sel: KeySelector }
+  | { op: "listPage"; sel: KeySelector; after?: string; limit: number }
+  | { op: "groupTotals" }
+  | { op: "indexed" }
   | { op: "delete"; sel: KeySelector }
   | { op: "usage" }
   | { op: "close" };
@@ -40,6 +44,9 @@ export interface StoreResults {
   get: StoredObject;
   stat: ObjectStat | null;
   list: ObjectStat[];
+  listPage: ObjectStat[];
+  groupTotals: GroupTotals[];
+  indexed: string;
   delete: number;
   usage: StoreUsage;
   close: null;

@@ -4,15 +4,15 @@
  *
  * @module
  */
-import { type StorageEngine, writeEach } from "./engine.ts";
+import { type IndexLoader, type StorageEngine, writeEach } from "./engine.ts";
 import type { StoredObject } from "./types.ts";
 
 /** Storage engine that keeps nothing. */
 export class NoneEngine implements StorageEngine {
   readonly name = "none";
   readonly persistent = false;
-  open(): { entries: never[]; summary: string } {
-    return { entries: [], summary: "memory only (storage none)" };
+  startOpen(): IndexLoader {
+    return { step: () => null, summary: () => "memory only (storage none)" };
   }
   writeBase(): void {}
   writeBases(objs: StoredObject[]): Promise<(Error | null)[]> {

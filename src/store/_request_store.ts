@@ -7,6 +7,7 @@
  */
 import type { StoreRequest, StoreResults } from "./_messages.ts";
 import type { Store, StoreUsage } from "./store.ts";
+import type { GroupTotals } from "./_index.ts";
 import type { KeySelector, ObjectBody, ObjectStat, StagedPayload, StoredObject } from "./types.ts";
 
 /** A {@link Store} that delivers each operation to a cache core as a request. */
@@ -31,6 +32,15 @@ export abstract class RequestStore implements Store {
   }
   list(sel: KeySelector): Promise<ObjectStat[]> {
     return this.send({ op: "list", sel });
+  }
+  listPage(sel: KeySelector, after: string | undefined, limit: number): Promise<ObjectStat[]> {
+    return this.send({ op: "listPage", sel, after, limit });
+  }
+  groupTotals(): Promise<GroupTotals[]> {
+    return this.send({ op: "groupTotals" });
+  }
+  indexed(): Promise<string> {
+    return this.send({ op: "indexed" });
   }
   delete(sel: KeySelector): Promise<number> {
     return this.send({ op: "delete", sel });

@@ -33,6 +33,8 @@ export class WorkerStore extends RequestStore {
   private readonly pending = new Map<number, Pending>();
   private readonly queuedPuts: QueuedPut[] = [];
   private putBatchInFlight = false;
+  /** Requests posted and not yet received by the worker: its index load yields while there are some. */
+  private readonly posted = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(options: StoreOptions) {
     super();
@@ -51,13 +53,14 @@ export class WorkerStore extends RequestStore {
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
-    this.send({ op: "init", options });
+    this.send({ op: "init", options, posted: this.posted });
   }
 
   protected send<R extends StoreRequest>(request: R): Promise<StoreResults[R["op"]]> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      Atomics.add(this.posted, 0, 1);
       this.worker.postMessage({ id, request } satisfies WorkerRequest);
     });
   }

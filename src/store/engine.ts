@@ -11,6 +11,18 @@
  * @module
  */
 import type { Delta, KeySelector, ObjectStat, StagedPayload, StoredObject } from "./types.ts";
+import type { ObjectIndex } from "./_index.ts";
+
+/** Loads the index a step at a time (see {@link StorageEngine.startOpen}). */
+export interface IndexLoader {
+  /**
+   * Do the next bounded piece of work (about one folder) and return the objects it found, or null once
+   * the index is complete. Objects the cache already knows are left out.
+   */
+  step(): ObjectStat[] | null;
+  /** The summary line for the log; complete once {@link step} returned null. */
+  summary(): string;
+}
 
 /** Operations every engine implements; trivial engines answer with no-ops (see `_none_engine.ts`). */
 export interface StorageEngine {
@@ -18,8 +30,12 @@ export interface StorageEngine {
   readonly name: string;
   /** False when objects exist only in memory (eviction then loses them). */
   readonly persistent: boolean;
-  /** Rebuild the index at start-up without reading payloads. */
-  open(): { entries: ObjectStat[]; summary: string };
+  /**
+   * Rebuild the index at start-up without reading payloads, in steps, so the cache serves meanwhile.
+   * `known(key)` is true for keys the cache already indexed (written or probed since start): the loader
+   * skips them; `knownIn(parent)` false says no key under `parent` is known (a shortcut). The engine defers its own whole-store work (the disk budget) until the load completes.
+   */
+  startOpen(known: (key: string) => boolean, knownIn?: (parent: string) => boolean): IndexLoader;
   /** Durably and atomically replace the base of `obj.key` and drop its patches. */
   writeBase(obj: StoredObject): void;
   /**
@@ -45,8 +61,11 @@ export interface StorageEngine {
   takeEvicted(): string[];
   /** A read served from memory, so the engine's own recency (disk budget) stays right. */
   touch(key: string): void;
-  /** Release resources (a persistent engine first makes everything it acknowledged durable). */
-  close(): void | Promise<void>;
+  /**
+   * Release resources (a persistent engine first makes everything it acknowledged durable); `index`, when
+   * given, is complete and may be kept as a snapshot for a fast restart.
+   */
+  close(index?: ObjectIndex): void | Promise<void>;
 }
 
 /**

@@ -18,7 +18,8 @@ import { HotReadStore } from "./_hot_read_store.ts";
 import { WorkerStore } from "./_worker_store.ts";
 import type { Store, StoreOptions } from "./store.ts";
 
-export type { Store, StoreOptions, StoreUsage } from "./store.ts";
+export { listPageOf, type Store, type StoreOptions, type StoreUsage } from "./store.ts";
+export type { GroupTotals } from "./_index.ts";
 export { HOT_READ_DEFAULTS, type HotReadOptions, HotReadStore } from "./_hot_read_store.ts";
 export { WorkerStore } from "./_worker_store.ts";
 export { InThreadStore } from "./_in_thread_store.ts";

@@ -7,6 +7,7 @@
  */
 import type { StorageConfig } from "../config/mod.ts";
 import type { CacheLimits } from "./_core.ts";
+import type { GroupTotals } from "./_index.ts";
 import type { KeySelector, ObjectBody, ObjectStat, StagedPayload, StoredObject } from "./types.ts";
 
 /** Operations of the cache core, asynchronous. */
@@ -28,6 +29,19 @@ export interface Store {
   get(key: string): Promise<StoredObject>;
   stat(key: string): Promise<ObjectStat | null>;
   list(sel: KeySelector): Promise<ObjectStat[]>;
+  /**
+   * Up to `limit` objects selected by `sel` after the key `after` (exclusive), in key order: listings
+   * read a page at a time, so memory does not grow with the number of objects. Stores that leave it out
+   * are listed with {@link Store.list}.
+   */
+  listPage?(sel: KeySelector, after: string | undefined, limit: number): Promise<ObjectStat[]>;
+  /** Objects and payload bytes per `app/session`, for the status page (cheaper than a listing). */
+  groupTotals?(): Promise<GroupTotals[]>;
+  /**
+   * Resolves with the index summary once every stored object is indexed. {@link Store.open} resolves
+   * earlier, as soon as gets, puts and patches can be served; listings wait for the whole index.
+   */
+  indexed?(): Promise<string>;
   delete(sel: KeySelector): Promise<number>;
   /**
    * Cluster mode only: drop this replica's local copies of what `sel` selects (a peer deleted it in the
@@ -49,6 +63,10 @@ export interface StoreUsage {
   residentBytes: number;
   residentObjects: number;
   objects: number;
+  /** False while the index loads: `objects` (and `storedBytes`) count only what is indexed so far. */
+  indexComplete?: boolean;
+  /** Payload bytes of the indexed objects. */
+  storedBytes?: number;
   counters: Record<string, number>;
 }
 
@@ -62,4 +80,16 @@ export interface StoreOptions {
   durability?: "sync" | "relaxed";
   /** `relaxed`: the longest a write waits for its flush, ms (`cache.flush_interval_ms`). */
   flushIntervalMs?: number;
+}
+
+/** {@link Store.listPage} for a store without it: one page out of its whole listing. */
+export async function listPageOf(
+  store: Store,
+  sel: KeySelector,
+  after: string | undefined,
+  limit: number,
+): Promise<ObjectStat[]> {
+  const all = await store.list(sel);
+  const from = after === undefined ? 0 : all.findIndex((s) => s.key > after);
+  return from < 0 ? [] : all.slice(from, from + limit);
 }

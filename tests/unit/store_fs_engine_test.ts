@@ -64,8 +64,10 @@ Deno.test(
     assert.equal(a.put("app/s1/o1", opaque("hello again")).version, 2);
     a.put("app/s2/o2", opaque(""));
     a.close();
-    // No .trash/ folder: puts of objects without patches have nothing to move there.
+    // No .trash/ folder: puts of objects without patches have nothing to move there. `.index` is the
+    // index snapshot written at close.
     assert.deepEqual(listTree(root), [
+      ".index",
       "app/",
       "app/s1/",
       "app/s1/o1.arrow",
@@ -149,8 +151,8 @@ Deno.test(
     const b = open(root).cache;
     assert.deepEqual(b.list({ value: "", exact: false }).map((s) => s.key), ["a/s1/o1", "b/s1/o1"]);
     assert.equal(b.delete({ value: "", exact: false }), 2);
-    b.close(); // a clean stop checkpoints and removes the write-ahead log
-    assert.deepEqual(listTree(root), [".trash/"]);
+    b.close(); // a clean stop checkpoints and removes the write-ahead log, then writes the index snapshot
+    assert.deepEqual(listTree(root), [".index", ".trash/"]);
   }),
 );
 

@@ -46,9 +46,12 @@
  * Wrong bytes are never returned. Files without a checksum (Flame's, pyarrow's) are accepted as they are.
  *
  * ## Start-up
- * `open()` empties the trash, removes temp files, stale patches and orphan patch folders, and stats every
- * object from its file footers without reading payloads (_inspect.ts). Damaged files are quarantined and
- * start-up carries on.
+ * `startOpen()` empties the trash and the staging folder at once, then walks the folders a step at a time
+ * while the cache serves (_scan.ts): it removes temp files older than the start, stale patches and orphan
+ * patch folders, and stats every object from its file footers without reading payloads (_inspect.ts), or
+ * takes a session folder unchanged since the last clean shutdown from the index snapshot (_snapshot.ts)
+ * without opening its files. Damaged files are quarantined and start-up carries on. `close()` writes the
+ * snapshot when the cache's index is complete.
  *
  * ## Disk budget (`capacity`)
  * With `capacity` set, the engine tracks the file bytes of every object and the order in which objects
@@ -64,7 +67,8 @@ import { resolve } from "node:path";
 import { IpcError } from "../../arrow/mod.ts";
 import { type CacheError, dataLoss, invalidArgument } from "../../errors.ts";
 import { log } from "../../log.ts";
-import type { AdoptsStagedUploads, StorageEngine } from "../engine.ts";
+import type { AdoptsStagedUploads, IndexLoader, StorageEngine } from "../engine.ts";
+import type { ObjectIndex } from "../_index.ts";
 import {
   type Delta,
   type KeySelector,
@@ -96,7 +100,8 @@ import {
 } from "./_layout.ts";
 import { DamagedObject, loadObject, scanObject } from "./_objects.ts";
 import { Quarantine } from "./_quarantine.ts";
-import { scanRoot } from "./_scan.ts";
+import { FolderWalk, type ScanCounts } from "./_scan.ts";
+import { Snapshot, writeSnapshot } from "./_snapshot.ts";
 import { DiskUsage } from "./_usage.ts";
 import { adoptStagedFile, removeStaging } from "./_staging.ts";
 import { Trash } from "./_trash.ts";
@@ -136,7 +141,10 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
   private readonly trash: Trash;
   private readonly inspector = new Inspector();
   private readonly quarantine: Quarantine;
-  private readonly usage = new DiskUsage();
+  private readonly usage: DiskUsage;
+  /** True while the start-up walk runs: the disk budget waits for it. */
+  private loading = false;
+  private walk?: FolderWalk;
   /** Next patch file number of objects that have (or had) patch files. */
   private readonly nextDelta = new Map<string, number>();
   private evicted: string[] = [];
@@ -149,6 +157,7 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
   constructor(root: string, options: FsEngineOptions = {}) {
     this.root = resolve(root);
     this.capacity = options.capacity;
+    this.usage = new DiskUsage(options.capacity !== undefined);
     this.trash = new Trash(this.root);
     this.quarantine = new Quarantine(this.root);
     this.syncEach = (options.durability ?? "sync") === "sync";
@@ -158,41 +167,108 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     this.behind = new WriteBehind(this.wal, this.pending, interval);
   }
 
-  /** Clean up leftovers and index every object from file footers. */
+  /** Clean up leftovers and index every object at once (tools and tests; the server loads in steps). */
   open(): { entries: ObjectStat[]; summary: string } {
+    const loader = this.startOpen(() => false);
+    const entries: ObjectStat[] = [];
+    for (let batch = loader.step(); batch !== null; batch = loader.step()) entries.push(...batch);
+    const evicted = new Set(this.takeEvicted());
+    return {
+      entries: evicted.size ? entries.filter((s) => !evicted.has(s.key)) : entries,
+      summary: loader.summary(),
+    };
+  }
+
+  /**
+   * Clean up what needs no walk (trash, unfinished uploads), then index every object a folder per step
+   * (_scan.ts): from the snapshot when its folder is unchanged, else from file footers. The disk budget
+   * waits for the end of the walk.
+   */
+  startOpen(known: (key: string) => boolean, knownIn?: (parent: string) => boolean): IndexLoader {
     const t0 = performance.now();
     Deno.mkdirSync(this.root, { recursive: true });
     const trashed = this.trash.empty(true);
     const staged = removeStaging(this.root);
+    // A log a crash left is replayed into the files before the walk reads them (their folders change,
+    // so the snapshot is not trusted for them).
     const replayed = this.replay();
-    const { found, counts } = scanRoot(this.root, this.inspector, (err, paths) => {
-      this.quarantine.move(err.key, paths, err.file, err.reason);
+    let snapshot = Snapshot.read(this.root);
+    // A snapshot without file sizes cannot seed the disk budget.
+    if (snapshot && this.capacity !== undefined && !snapshot.hasFileBytes) snapshot = null;
+    const usable = snapshot !== null;
+    const walk = new FolderWalk(this.root, {
+      inspector: this.inspector,
+      onDamaged: (err, paths) => this.quarantine.move(err.key, paths, err.file, err.reason),
+      known,
+      knownIn: knownIn ?? (() => true),
+      snapshot,
+      startedAt: Date.now(),
     });
-    // Recency starts as modification order (oldest first); only the disk budget uses it.
-    if (this.capacity !== undefined) found.sort((a, b) => a.stat.modified - b.stat.modified);
-    for (const s of found) {
-      this.usage.add(s.stat.key, s.fileBytes);
-      if (s.nextDelta > 0) this.nextDelta.set(s.stat.key, s.nextDelta);
+    snapshot = null; // the walk holds it until it is done, then lets it go
+    this.walk = walk;
+    let summary = "";
+    const modified: { key: string; t: number }[] = [];
+    const step = (): ObjectStat[] | null => {
+      const found = walk.step();
+      if (found === null) {
+        if (!this.loading) return null;
+        this.walk = undefined;
+        const evicted = this.finishOpen(modified);
+        summary = this.describe(walk.counts, { t0, trashed, staged, evicted, replayed, snapshot: usable });
+        return null;
+      }
+      const out: ObjectStat[] = new Array(found.length);
+      for (let i = 0; i < found.length; i++) {
+        const s = found[i];
+        out[i] = s.stat;
+        this.usage.add(s.stat.key, s.fileBytes);
+        if (this.capacity !== undefined) modified.push({ key: s.stat.key, t: s.stat.modified });
+        if (s.nextDelta > 0) {
+          this.nextDelta.set(s.stat.key, Math.max(s.nextDelta, this.nextDelta.get(s.stat.key) ?? 0));
+        }
+      }
+      return out;
+    };
+    this.loading = true;
+    return { step, summary: () => summary };
+  }
+
+  /** The walk is complete: recency starts as modification order, then the disk budget applies. */
+  private finishOpen(modified: { key: string; t: number }[]): number {
+    this.loading = false;
+    if (this.capacity === undefined) return 0;
+    modified.sort((a, b) => a.t - b.t);
+    // Objects written since start were touched after everything found on disk.
+    for (const { key } of modified) {
+      const n = this.usage.get(key);
+      if (n !== undefined) {
+        this.usage.drop(key);
+        this.usage.add(key, n);
+      }
     }
-    let evicted = 0;
-    if (this.capacity !== undefined && this.usage.total > this.capacity) {
-      this.enforceCapacity(undefined);
-      evicted = this.evicted.length;
-      this.evicted = [];
-    }
-    const entries = evicted
-      ? found.filter((s) => this.usage.has(s.stat.key)).map((s) => s.stat)
-      : found.map((s) => s.stat);
-    const ms = Math.round(performance.now() - t0);
-    const c = counts;
-    const summary =
-      `fs storage ${this.root}: ${entries.length} objects, ${c.patches} patches, ${c.bytes} bytes ` +
-      `(${c.fileBytes} on disk), ${c.quarantined} quarantined, ${c.tempsRemoved} temp files removed, ` +
+    const found = new Set(modified.map((m) => m.key));
+    for (const key of [...this.usage.keys()]) if (!found.has(key)) this.usage.touch(key);
+    const before = this.evicted.length;
+    this.enforceCapacity(undefined);
+    return this.evicted.length - before;
+  }
+
+  private describe(
+    c: ScanCounts,
+    o: { t0: number; trashed: number; staged: number; evicted: number; replayed: number; snapshot: boolean },
+  ): string {
+    const ms = Math.round(performance.now() - o.t0);
+    return `fs storage ${this.root}: ${
+      c.objects - o.evicted
+    } objects, ${c.patches} patches, ${c.bytes} bytes ` +
+      `(${c.fileBytes} on disk), ${c.fromSnapshot} from the snapshot` +
+      `${
+        o.snapshot ? "" : " (none usable)"
+      }, ${c.quarantined} quarantined, ${c.tempsRemoved} temp files removed, ` +
       `${c.stalePatchesRemoved} stale patches and ${c.orphanFoldersRemoved} orphan patch folders dropped, ` +
-      `${staged} unfinished uploads and ` +
-      `${trashed} trash entries removed${evicted ? `, ${evicted} evicted over capacity` : ""}, ` +
-      `${replayed} log records replayed, durability ${this.syncEach ? "sync" : "relaxed"}, ${ms} ms`;
-    return { entries, summary };
+      `${o.staged} unfinished uploads and ${o.trashed} trash entries removed` +
+      `${o.evicted ? `, ${o.evicted} evicted over capacity` : ""}, ` +
+      `${o.replayed} log records replayed, durability ${this.syncEach ? "sync" : "relaxed"}, ${ms} ms`;
   }
 
   /** Durably replace the base of `obj.key` and drop its patches (see the module comment). */
@@ -532,7 +608,10 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     this.behind.schedule();
     for (const key of keys) this.forget(key);
     if (sel.exact) this.forget(sel.value);
-    else for (const key of [...this.usage.keys()]) if (selects(sel, key)) this.forget(key);
+    else {
+      for (const key of [...this.usage.keys()]) if (selects(sel, key)) this.forget(key);
+      for (const key of [...this.nextDelta.keys()]) if (selects(sel, key)) this.forget(key);
+    }
     try {
       this.trash.empty();
     } catch (err) {
@@ -602,9 +681,18 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     this.behind.drainSync();
   }
 
-  /** Flush everything written behind the log and remove the log: the folder is then pure Flame layout. */
-  close(): void | Promise<void> {
-    return this.behind.close();
+  /**
+   * Flush everything written behind the log and remove the log: the folder is then pure Flame layout. Then,
+   * given the complete index, write its snapshot (clean shutdown), so the next start opens no file of a
+   * folder unchanged since.
+   */
+  close(index?: ObjectIndex): void | Promise<void> {
+    this.walk?.stop();
+    this.walk = undefined;
+    const flushed = this.behind.close();
+    if (!index) return flushed;
+    if (flushed instanceof Promise) return flushed.then(() => this.saveSnapshot(index));
+    this.saveSnapshot(index);
   }
 
   /**
@@ -659,6 +747,29 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
     }
   }
 
+  /** Write the snapshot of a complete index (after everything was flushed to the object files). */
+  private saveSnapshot(index: ObjectIndex): void {
+    try {
+      const t0 = performance.now();
+      const n = writeSnapshot(this.root, index, {
+        fileBytes: (key) => this.usage.get(key) ?? 0,
+        nextDelta: (key) => this.nextDelta.get(key) ?? 0,
+        mtime: (path) => {
+          try {
+            return Deno.statSync(path).mtime?.getTime() ?? -1;
+          } catch {
+            return -1;
+          }
+        },
+      }, this.capacity !== undefined);
+      log("info", "index snapshot written", { objects: n, ms: Math.round(performance.now() - t0) });
+    } catch (err) {
+      log("warn", "index snapshot could not be written (the next start-up reads every file)", {
+        error: String(err),
+      });
+    }
+  }
+
   private paths(key: string): ObjectPaths {
     return objectPaths(this.root, key);
   }
@@ -679,7 +790,7 @@ export class FsEngine implements StorageEngine, AdoptsStagedUploads {
   /** Delete least recently used objects (never `keep`) until the files fit in `capacity`. */
   private enforceCapacity(keep: string | undefined): void {
     const cap = this.capacity;
-    if (cap === undefined || this.usage.total <= cap) return;
+    if (cap === undefined || this.loading || this.usage.total <= cap) return;
     const victims: string[] = [];
     const dirty = new Set<string>();
     let projected = this.usage.total;

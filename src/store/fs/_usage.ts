@@ -12,6 +12,12 @@ export class DiskUsage {
   /** Sum of all objects' file bytes. */
   total = 0;
 
+  /**
+   * @param enabled false when there is no disk budget: nothing is tracked, so a large store's index
+   * does not pay a Map entry per object for it.
+   */
+  constructor(readonly enabled = true) {}
+
   /** Number of tracked objects. */
   get count(): number {
     return this.bytes.size;
@@ -29,6 +35,7 @@ export class DiskUsage {
 
   /** Set the bytes of `key` and make it the most recent. */
   set(key: string, n: number): void {
+    if (!this.enabled) return;
     this.drop(key);
     this.bytes.set(key, n);
     this.total += n;
@@ -36,6 +43,7 @@ export class DiskUsage {
 
   /** Add `n` bytes to `key` (tracking it if new) and make it the most recent. */
   add(key: string, n: number): void {
+    if (!this.enabled) return;
     const old = this.bytes.get(key);
     if (old !== undefined) this.bytes.delete(key);
     this.bytes.set(key, (old ?? 0) + n);
