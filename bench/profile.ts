@@ -222,6 +222,19 @@ if (workload === "startup") {
   }
 }
 
+/** The kernel's share of a main-thread sample (leaf frames in the kernel), by what it was doing. */
+function kernelPart(frames: string[]): string | undefined {
+  if (frames.length === 0 || !frames[0].includes("kernel.kallsyms")) return undefined;
+  const sys = frames.find((f) => /__x64_sys_|__do_sys_/.test(f));
+  if (sys) {
+    if (/sendto|sendmsg|sys_write/.test(sys)) return "kernel: socket writes (TCP loopback send)";
+    if (/recvfrom|recvmsg|sys_read/.test(sys)) return "kernel: socket reads";
+    if (/futex|epoll/.test(sys)) return "kernel: thread wake-ups and waits (futex, epoll)";
+    return "kernel: other system calls";
+  }
+  return "kernel: interrupts, softirq (TCP receive), page faults, scheduling";
+}
+
 /**
  * Where each sample of the server went, by component: the innermost frame of ours (or of a known
  * library) on its stack names it; samples of the store worker and of V8's helper threads are their
@@ -247,13 +260,13 @@ async function components(data: string, ops: number, cpuS: number): Promise<stri
   const flush = (comm: string, frames: string[]) => {
     if (!comm) return;
     let name: string;
+    const kernel = kernelPart(frames);
     if (comm.startsWith("worker-")) name = "store worker thread (all of it)";
-    else if (comm.startsWith("V8 ") || comm.startsWith("tokio")) {
-      name = `V8 helper threads (GC, compiler): ${comm}`;
-    } else {
-      name = frames.length && frames.every((f) => f.includes("kernel.kallsyms"))
-        ? "kernel only (TCP, scheduling, page faults)"
-        : "Deno runtime (event loop, promise jobs, ops)";
+    else if (comm.startsWith("V8 ")) name = "V8 helper threads (GC, compiler)";
+    else if (comm.startsWith("tokio")) name = "Deno's blocking-I/O threads (file reads and writes)";
+    else if (kernel) name = kernel;
+    else {
+      name = "Deno runtime (event loop, promise jobs, op dispatch)";
       for (const f of frames) {
         const hit = rules.find(([re]) => re.test(f));
         if (hit) {
