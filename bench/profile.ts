@@ -5,6 +5,7 @@
  *
  * ```
  * deno run -A bench/profile.ts WORKLOAD [--seconds 6] [--storage fs|none] [--concurrency N] [--tag T]
+ *   [--server-root DIR] (the server of another checkout, for before/after)
  *   [--out bench/results/profiles]
  *   WORKLOAD: put-large | get-large | put-small | get-small | mixed-small | startup
  * ```
@@ -32,6 +33,8 @@ const { values, positionals } = parseArgs({
     storage: { type: "string", default: "fs" },
     out: { type: "string", default: `${BENCH}/results/profiles` },
     concurrency: { type: "string" },
+    // profile the server of another checkout (e.g. a worktree of main, for before/after tables)
+    "server-root": { type: "string" },
     tag: { type: "string" },
   },
 });
@@ -53,12 +56,14 @@ async function sh(cmd: string, args: string[]): Promise<string> {
   return new TextDecoder().decode(o.stdout) + (o.success ? "" : new TextDecoder().decode(o.stderr));
 }
 
+const SERVER_ROOT = values["server-root"] ?? ROOT;
+
 function serverArgs(storage: string): string[] {
   return [
     "run",
     "--v8-flags=--perf-basic-prof",
     "--allow-all",
-    `${ROOT}/main.ts`,
+    `${SERVER_ROOT}/main.ts`,
     "serve",
     "--listen",
     "127.0.0.1:0",

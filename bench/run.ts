@@ -746,17 +746,56 @@ async function smallCases(fsyncOff: FsyncOff): Promise<Json[]> {
     // issue 15's throughput target: the 50/50 mix at c=16
     { c: 16, mode: "mixed" },
   ];
-  const rows: Json[] = [];
   const combos: [ServerSpec, "pyarrow" | "ts"][] = smallServers().map((s) => [s, "pyarrow"]);
   // Both durability modes (issue 15): `--durability relaxed` when the server has it.
   if (fsyncOff.mode === "server-option") combos.splice(1, 0, [SERVERS.flameNosync, "pyarrow"]);
   // the TypeScript client's small-object block only in the full run (keeps the short run under ~3 min)
   if (!SHORT) combos.push([SERVERS.flame, "ts"]);
+  // Every server runs through the whole section and each phase visits them in turn: a phase's ratios
+  // compare runs seconds apart, not blocks minutes apart (the machine is shared; its load changes by the
+  // minute). Idle servers cost nothing meanwhile.
+  interface Block {
+    spec: ServerSpec;
+    client: "pyarrow" | "ts";
+    server?: Server;
+    storageUsed?: string;
+    error?: string;
+    othersBusy?: number;
+    phases: Json[];
+    stopped?: { maxRss: number; cpuS: number; code: number | null };
+  }
+  const blocks: Block[] = [];
+  const rowsOf = () =>
+    blocks.map((b) =>
+      b.error ? { error: b.error, server: b.spec.id, server_label: b.spec.label, client: b.client } : {
+        phases: b.phases,
+        storage_used: b.storageUsed,
+        server: b.spec.id,
+        server_label: b.spec.label,
+        client: b.client,
+        server_rss_start: b.server?.rssStart,
+        server_rss_max_sampled: b.stopped?.maxRss,
+        server_cpu_total_s: b.stopped?.cpuS,
+        server_exit: b.stopped?.code,
+        others_busy_before: b.othersBusy,
+        interleaved: true,
+      }
+    );
   for (const [spec, client] of combos) {
-    say(`small 1 KiB: ${spec.label}, ${client} client, ${phases.length} phases x ${seconds} s`);
-    const res = await withServer(spec, fsyncOff, async (s) => {
-      const out: Json[] = [];
-      for (const ph of phases) {
+    const gate = await idleGate();
+    try {
+      const { server, storageUsed } = await startFor(spec, fsyncOff);
+      blocks.push({ spec, client, server, storageUsed, othersBusy: gate.others_busy, phases: [] });
+    } catch (err) {
+      say(`  ${spec.label}: server did not start: ${String(err).slice(0, 300)}`);
+      blocks.push({ spec, client, error: `server did not start: ${String(err).slice(0, 1000)}`, phases: [] });
+    }
+  }
+  try {
+    for (const ph of phases) {
+      for (const b of blocks) {
+        const s = b.server;
+        if (!s) continue;
         const args = [
           "small",
           "--address",
@@ -773,12 +812,12 @@ async function smallCases(fsyncOff: FsyncOff): Promise<Json[]> {
           s.pid,
         ];
         const gate = await idleGate();
-        const r = client === "pyarrow"
+        const r = b.client === "pyarrow"
           ? await py("flight_bench.py", [...args, "--procs", ph.c > 1 ? 2 : 1], 300_000)
           : await tsClient(args, 300_000);
         const rss = memStatus(s.pid);
         const { client: clientLabel, ...rest } = r;
-        out.push({
+        b.phases.push({
           ...rest,
           client_label: clientLabel,
           phase: `c=${ph.c} ${ph.mode}`,
@@ -787,20 +826,22 @@ async function smallCases(fsyncOff: FsyncOff): Promise<Json[]> {
         });
         if (!r.error) {
           say(
-            `  c=${ph.c} ${ph.mode}: ${r.ops_s.toFixed(0)} ops/s` +
+            `small c=${ph.c} ${ph.mode}, ${b.spec.label} (${b.client}): ${r.ops_s.toFixed(0)} ops/s` +
               (r.get ? `, get p50 ${r.get.p50_ms.toFixed(2)} ms p99 ${r.get.p99_ms.toFixed(2)} ms` : "") +
               (r.put ? `, put p50 ${r.put.p50_ms.toFixed(2)} ms p99 ${r.put.p99_ms.toFixed(2)} ms` : "") +
               (r.errors ? `, ${r.errors} errors` : ""),
           );
         }
       }
-      return { phases: out };
-    });
-    rows.push({ ...res, server: spec.id, server_label: spec.label, client });
-    results.cases.small = rows;
-    save();
+      results.cases.small = rowsOf();
+      save();
+    }
+  } finally {
+    for (const b of blocks) if (b.server) b.stopped = await b.server.stop();
   }
-  return rows;
+  results.cases.small = rowsOf();
+  save();
+  return results.cases.small;
 }
 
 async function startupCase(): Promise<Json> {
