@@ -4,8 +4,14 @@
  * thread "deno", the store worker "worker-N", V8's GC/compiler threads "V8 DefaultWorke", tokio).
  *
  * ```
- * deno run -A bench/profile.ts WORKLOAD [--seconds 6] [--storage fs|none] [--out bench/results/profiles]
+ * deno run -A bench/profile.ts WORKLOAD [--seconds 6] [--storage fs|none] [--concurrency N] [--tag T]
+ *   [--server-root DIR] (the server of another checkout, for before/after)
+ *   [--out bench/results/profiles]
  *   WORKLOAD: put-large | get-large | put-small | get-small | mixed-small | startup
+ * ```
+ * Small workloads run at c=1 (put) or c=32 (get, mixed) unless --concurrency says otherwise; the
+ * report is OUT/WORKLOAD[-TAG].txt.
+ * ```
  * ```
  * Writes OUT/WORKLOAD.txt: server CPU per op, CPU share per thread, top self symbols per thread and
  * the heaviest inclusive JavaScript frames (JS:^name file:line). Needs `perf` (Debian: linux-perf).
@@ -26,6 +32,10 @@ const { values, positionals } = parseArgs({
     seconds: { type: "string", default: "6" },
     storage: { type: "string", default: "fs" },
     out: { type: "string", default: `${BENCH}/results/profiles` },
+    concurrency: { type: "string" },
+    // profile the server of another checkout (e.g. a worktree of main, for before/after tables)
+    "server-root": { type: "string" },
+    tag: { type: "string" },
   },
 });
 const workload = positionals[0];
@@ -46,12 +56,14 @@ async function sh(cmd: string, args: string[]): Promise<string> {
   return new TextDecoder().decode(o.stdout) + (o.success ? "" : new TextDecoder().decode(o.stderr));
 }
 
+const SERVER_ROOT = values["server-root"] ?? ROOT;
+
 function serverArgs(storage: string): string[] {
   return [
     "run",
     "--v8-flags=--perf-basic-prof",
     "--allow-all",
-    `${ROOT}/main.ts`,
+    `${SERVER_ROOT}/main.ts`,
     "serve",
     "--listen",
     "127.0.0.1:0",
@@ -86,6 +98,8 @@ function waitStarted(stderr: ReadableStream<Uint8Array>): Promise<{ port: number
 
 let perfData = `${tmp}/perf.data`;
 let summary = "";
+/** Ops of a small workload and the server's CPU seconds over it (for the per-component table). */
+let opsDone = 0, cpuTotal = 0;
 const storage = values.storage === "none" ? "none" : `${tmp}/store`;
 
 if (workload === "startup") {
@@ -120,6 +134,7 @@ if (workload === "startup") {
   const large = workload.endsWith("large");
   const size = large ? 64 * 1024 * 1024 : 1024;
   const mode = workload.split("-")[0];
+  const concurrency = values.concurrency ? Number(values.concurrency) : mode === "put" ? 1 : 32;
   // populate first, so a get profile holds only gets
   if (large && mode === "get") {
     await sh(PY, [
@@ -172,9 +187,9 @@ if (workload === "startup") {
       "--size",
       "1024",
       "--concurrency",
-      mode === "put" ? "1" : "32",
+      String(concurrency),
       "--procs",
-      mode === "put" ? "1" : "2",
+      concurrency > 1 ? "2" : "1",
       "--seconds",
       String(seconds),
       "--mode",
@@ -200,6 +215,8 @@ if (workload === "startup") {
       (64 / [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)]).toFixed(0)
     } MiB/s)\n`;
   } else {
+    opsDone = d.ops;
+    cpuTotal = cpu;
     summary =
       `${workload}: ${d.ops} ops in ${d.seconds.toFixed(1)} s = ${
         d.ops_s.toFixed(0)
@@ -208,6 +225,82 @@ if (workload === "startup") {
         (d.client_cpu_s / d.ops * 1e6).toFixed(0)
       } µs/op\n`;
   }
+}
+
+/** The kernel's share of a main-thread sample (leaf frames in the kernel), by what it was doing. */
+function kernelPart(frames: string[]): string | undefined {
+  if (frames.length === 0 || !frames[0].includes("kernel.kallsyms")) return undefined;
+  const sys = frames.find((f) => /__x64_sys_|__do_sys_/.test(f));
+  if (sys) {
+    if (/sendto|sendmsg|sys_write/.test(sys)) return "kernel: socket writes (TCP loopback send)";
+    if (/recvfrom|recvmsg|sys_read/.test(sys)) return "kernel: socket reads";
+    if (/futex|epoll/.test(sys)) return "kernel: thread wake-ups and waits (futex, epoll)";
+    return "kernel: other system calls";
+  }
+  return "kernel: interrupts, softirq (TCP receive), page faults, scheduling";
+}
+
+/**
+ * Where each sample of the server went, by component: the innermost frame of ours (or of a known
+ * library) on its stack names it; samples of the store worker and of V8's helper threads are their
+ * own rows; main-thread samples with none of our frames are the runtime's (event loop, ops, kernel
+ * work done for them). Scaled to µs per op with the server's measured CPU time.
+ */
+async function components(data: string, ops: number, cpuS: number): Promise<string> {
+  const text = await sh("perf", ["script", "-i", data]);
+  const rules: [RegExp, string][] = [
+    [/src\/h2\/(hpack|huffman|header_block|request_headers)\.ts/, "HTTP/2 headers (HPACK)"],
+    [/src\/h2\/(writer|channel)\.ts/, "HTTP/2 writing (frames out, socket writes)"],
+    [/src\/h2\//, "HTTP/2 reading and stream state"],
+    [/src\/grpc\//, "gRPC call (framing, deadlines, call set-up)"],
+    [/bson|src\/flight\/object_ref/, "ObjectRef BSON"],
+    [/src\/flight\/|src\/arrow\//, "Flight/Arrow decode and encode"],
+    [/src\/server\/|src\/auth\//, "Flight handlers (service, upload, replies)"],
+    [/src\/ops\/|src\/log\.ts/, "logging and metrics"],
+    [/src\/store\//, "store (network-thread side: hot cache, worker hop)"],
+    [/deno_node\/.*timers|ext:deno_web\/02_timers/, "timers (setTimeout / setImmediate)"],
+  ];
+  const counts = new Map<string, number>();
+  let total = 0;
+  const flush = (comm: string, frames: string[]) => {
+    if (!comm) return;
+    let name: string;
+    const kernel = kernelPart(frames);
+    if (comm.startsWith("worker-")) name = "store worker thread (all of it)";
+    else if (comm.startsWith("V8 ")) name = "V8 helper threads (GC, compiler)";
+    else if (comm.startsWith("tokio")) name = "Deno's blocking-I/O threads (file reads and writes)";
+    else if (kernel) name = kernel;
+    else {
+      name = "Deno runtime (event loop, promise jobs, op dispatch)";
+      for (const f of frames) {
+        const hit = rules.find(([re]) => re.test(f));
+        if (hit) {
+          name = hit[1];
+          break;
+        }
+      }
+    }
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+    total++;
+  };
+  let comm = "";
+  let frames: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line.length === 0) continue;
+    if (!line.startsWith("\t")) {
+      // a sample's header: "comm pid time: period event:" (comm may hold spaces)
+      flush(comm, frames);
+      comm = /^\s*(.+?)\s+\d+\s+[\d.]+:/.exec(line)?.[1] ?? "";
+      frames = [];
+    } else frames.push(line.trim());
+  }
+  flush(comm, frames);
+  const rows = [...counts].sort((a, b) => b[1] - a[1]);
+  const us = (n: number) => (n / total) * cpuS / ops * 1e6;
+  return rows.map(([k, n]) =>
+    `${us(n).toFixed(0).padStart(6)} µs  ${(n / total * 100).toFixed(1).padStart(5)}%  ${k}`
+  )
+    .join("\n") + `\n${us(total).toFixed(0).padStart(6)} µs  total (${total} samples)\n`;
 }
 
 const report = async (args: string[]) => await sh("perf", ["report", "-i", perfData, "--stdio", ...args]);
@@ -227,6 +320,9 @@ for (const comm of ["deno", "worker-1", "V8 DefaultWorke"]) {
     .slice(0, 45).join("\n");
   body += `\n== ${comm}: heaviest inclusive frames (JS and kernel) ==\n${incl}\n`;
 }
-Deno.writeTextFileSync(`${OUT}/${workload}.txt`, body);
+if (opsDone > 0) {
+  body += `\n== server CPU per op by component ==\n${await components(perfData, opsDone, cpuTotal)}`;
+}
+Deno.writeTextFileSync(`${OUT}/${workload}${values.tag ? `-${values.tag}` : ""}.txt`, body);
 Deno.removeSync(tmp, { recursive: true });
 console.log(body);

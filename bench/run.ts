@@ -3,7 +3,7 @@
  * pyarrow (Arrow C++) Flight peer, in one run, on this machine.
  *
  * ```
- * deno run -A bench/run.ts [--short] [--only tcp,large,small,startup,scale,cluster] [--out DIR]
+ * deno run -A bench/run.ts [--short] [--only tcp,large,small,getcpu,startup,scale,cluster] [--out DIR]
  * ```
  * Writes DIR/latest.json, DIR/latest.md and DIR/latest.png (DIR defaults to bench/results).
  * See bench/README.md for what is measured and how.
@@ -22,6 +22,9 @@ const VENV = `${BENCH}/.venv`;
 const PY = `${VENV}/bin/python`;
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
+/** The Rust Flight peer's crate (arrow-flight + tonic), built by {@link ensureRustPeer}. */
+const RUST_PEER_DIR = `${BENCH}/peers/rust`;
+const RUST_PEER_BIN = `${RUST_PEER_DIR}/target/release/flight-peer`;
 
 const { values: opts } = parseArgs({
   args: Deno.args,
@@ -35,7 +38,9 @@ const { values: opts } = parseArgs({
   },
 });
 const SHORT = opts.short!;
-const ONLY = new Set((opts.only ?? "tcp,large,small,startup,scale,cluster").split(",").map((s) => s.trim()));
+const ONLY = new Set(
+  (opts.only ?? "tcp,large,small,getcpu,startup,scale,cluster").split(",").map((s) => s.trim()),
+);
 const OUT = opts.out!;
 const TMP = `${OUT}/tmp`;
 /** Before each case, wait up to this many seconds for other processes to leave the cores idle. */
@@ -56,11 +61,11 @@ function say(msg: string): void {
 async function run(
   cmd: string,
   args: string[],
-  options: { timeoutMs?: number; env?: Record<string, string> } = {},
+  options: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
 ) {
   const child = new Deno.Command(cmd, {
     args,
-    cwd: ROOT,
+    cwd: options.cwd ?? ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -100,9 +105,12 @@ const tsClient = (args: (string | number)[], timeoutMs?: number) =>
     timeoutMs,
   );
 
+/** What a benchmark server is: flame-cache, the pyarrow (Arrow C++) peer or the Rust peer. */
+type ServerKind = "flame" | "peer" | "rust";
+
 /** A server process started for one case. */
 interface Server {
-  kind: "flame" | "peer";
+  kind: ServerKind;
   label: string;
   pid: number;
   port: number;
@@ -138,7 +146,7 @@ function onInterrupt(signal: Deno.Signal): void {
 }
 
 async function spawnServer(
-  kind: "flame" | "peer",
+  kind: ServerKind,
   opts: {
     storage?: string;
     extraArgs?: string[];
@@ -161,9 +169,15 @@ async function spawnServer(
       "4G",
       ...(opts.extraArgs ?? []),
     ]
+    : kind === "rust"
+    ? []
     : [`${BENCH}/peers/pyarrow_server.py`];
-  const cmd = kind === "flame" ? Deno.execPath() : PY;
-  const marker = kind === "flame" ? "flame-cache started" : "pyarrow peer started";
+  const cmd = kind === "flame" ? Deno.execPath() : kind === "rust" ? RUST_PEER_BIN : PY;
+  const marker = kind === "flame"
+    ? "flame-cache started"
+    : kind === "rust"
+    ? "rust peer started"
+    : "pyarrow peer started";
   const t0 = performance.now();
   const child = new Deno.Command(cmd, {
     args,
@@ -353,6 +367,27 @@ async function machineFacts(): Promise<Json> {
   };
 }
 
+/**
+ * Build the Rust peer (`cargo build --release --locked`): cargo rebuilds only when its sources or
+ * Cargo.lock changed, so later runs cost a second. Returns why it is unavailable, if it is.
+ */
+async function ensureRustPeer(): Promise<string | undefined> {
+  say("Rust peer: cargo build --release --locked (bench/peers/rust; first build takes minutes)");
+  const t0 = performance.now();
+  let r;
+  try {
+    r = await run("cargo", ["build", "--release", "--locked", "--quiet"], {
+      timeoutMs: 1_800_000,
+      cwd: RUST_PEER_DIR,
+    });
+  } catch (err) {
+    return `cargo not runnable: ${String(err).slice(0, 200)}`;
+  }
+  if (r.code !== 0) return `cargo build failed: ${r.stderr.trim().split("\n").slice(-8).join(" | ")}`;
+  say(`  built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return undefined;
+}
+
 async function ensureVenv(): Promise<void> {
   const check = async () => {
     try {
@@ -442,7 +477,7 @@ async function tcpLimit(tag: string): Promise<Json> {
 
 interface ServerSpec {
   id: string;
-  kind: "flame" | "peer";
+  kind: ServerKind;
   storage: "fs" | "none" | "fs-nosync" | "-";
   label: string;
 }
@@ -451,8 +486,8 @@ async function startFor(
   spec: ServerSpec,
   fsyncOff: FsyncOff,
 ): Promise<{ server: Server; storageUsed: string }> {
-  if (spec.kind === "peer") {
-    return { server: await spawnServer("peer", { label: spec.label }), storageUsed: "memory" };
+  if (spec.kind !== "flame") {
+    return { server: await spawnServer(spec.kind, { label: spec.label }), storageUsed: "memory" };
   }
   if (spec.storage === "none") {
     return {
@@ -536,6 +571,12 @@ const SERVERS: Record<string, ServerSpec> = {
   },
   flameNone: { id: "flameNone", kind: "flame", storage: "none", label: "flame-cache (storage none)" },
   peer: { id: "peer", kind: "peer", storage: "-", label: "pyarrow peer (in memory)" },
+  rustPeer: {
+    id: "rustPeer",
+    kind: "rust",
+    storage: "-",
+    label: "Rust peer (arrow-flight + tonic, in memory)",
+  },
 };
 
 async function largeCases(fsyncOff: FsyncOff): Promise<Json[]> {
@@ -644,6 +685,56 @@ async function durabilityCase(fsyncOff: FsyncOff): Promise<Json> {
   }
 }
 
+/** Set by main(): why the Rust peer could not be built (undefined when it was). */
+let rustPeerMissing: string | undefined = "not built";
+
+/** The servers of the small-object section, each driven through pyarrow. */
+function smallServers(): ServerSpec[] {
+  const specs = [SERVERS.flame, SERVERS.peer, SERVERS.flameNone];
+  // The compiled peer (issue 15): the small-object targets are ratios against it.
+  if (!rustPeerMissing) specs.push(SERVERS.rustPeer);
+  return specs;
+}
+
+/**
+ * Server CPU per MiB of 256 MiB GETs from the durable store, against both peers' (issue 15: <= 1.5x
+ * the Arrow C++ peer's). One PUT, then 1+4 GETs of the same object, so the GETs read an object that is
+ * written and unchanged (steady state, not the first read after a write).
+ */
+async function getCpuCases(fsyncOff: FsyncOff): Promise<Json[]> {
+  const size = 256 * MiB, reps = SHORT ? 2 : 4;
+  const specs = [SERVERS.flame, SERVERS.peer, ...(rustPeerMissing ? [] : [SERVERS.rustPeer])];
+  const rows: Json[] = [];
+  for (const spec of specs) {
+    say(`GET CPU 256 MiB: ${spec.label}, 1 PUT then 1+${reps} GETs`);
+    const res = await withServer(spec, fsyncOff, async (s) => {
+      const common = ["--address", s.address, "--size", size, "--server-pid", s.pid];
+      const put = await py("flight_bench.py", [
+        "large",
+        ...common,
+        "--ops",
+        "put",
+        "--reps",
+        1,
+        "--warmup",
+        0,
+      ]);
+      if (put.error) return put;
+      return await py("flight_bench.py", ["large", ...common, "--ops", "get", "--reps", reps, "--warmup", 1]);
+    });
+    const row: Json = { ...res, server: spec.id, server_label: spec.label, size };
+    if (!res.error) {
+      row.get_cpu_ms_per_mib = (res.server_cpu_s.get * 1000) / ((size / MiB) * res.reps);
+      row.get_mib_s = size / MiB / [...res.get_s].sort((a, b) => a - b)[Math.floor(res.get_s.length / 2)];
+      say(`  GET ${row.get_mib_s.toFixed(0)} MiB/s, server CPU ${row.get_cpu_ms_per_mib.toFixed(2)} ms/MiB`);
+    }
+    rows.push(row);
+    results.cases.get_cpu = rows;
+    save();
+  }
+  return rows;
+}
+
 async function smallCases(fsyncOff: FsyncOff): Promise<Json[]> {
   const seconds = SHORT ? 2.5 : 6;
   const phases: { c: number; mode: string }[] = [
@@ -652,23 +743,59 @@ async function smallCases(fsyncOff: FsyncOff): Promise<Json[]> {
     { c: 32, mode: "put" },
     { c: 32, mode: "get" },
     { c: 32, mode: "mixed" },
+    // issue 15's throughput target: the 50/50 mix at c=16
+    { c: 16, mode: "mixed" },
   ];
-  const rows: Json[] = [];
-  const combos: [ServerSpec, "pyarrow" | "ts"][] = [
-    [SERVERS.flame, "pyarrow"],
-    [SERVERS.peer, "pyarrow"],
-    // Like for like with the in-memory peer: no disk at all.
-    [SERVERS.flameNone, "pyarrow"],
-  ];
+  const combos: [ServerSpec, "pyarrow" | "ts"][] = smallServers().map((s) => [s, "pyarrow"]);
   // Both durability modes (issue 15): `--durability relaxed` when the server has it.
   if (fsyncOff.mode === "server-option") combos.splice(1, 0, [SERVERS.flameNosync, "pyarrow"]);
   // the TypeScript client's small-object block only in the full run (keeps the short run under ~3 min)
   if (!SHORT) combos.push([SERVERS.flame, "ts"]);
+  // Every server runs through the whole section and each phase visits them in turn: a phase's ratios
+  // compare runs seconds apart, not blocks minutes apart (the machine is shared; its load changes by the
+  // minute). Idle servers cost nothing meanwhile.
+  interface Block {
+    spec: ServerSpec;
+    client: "pyarrow" | "ts";
+    server?: Server;
+    storageUsed?: string;
+    error?: string;
+    othersBusy?: number;
+    phases: Json[];
+    stopped?: { maxRss: number; cpuS: number; code: number | null };
+  }
+  const blocks: Block[] = [];
+  const rowsOf = () =>
+    blocks.map((b) =>
+      b.error ? { error: b.error, server: b.spec.id, server_label: b.spec.label, client: b.client } : {
+        phases: b.phases,
+        storage_used: b.storageUsed,
+        server: b.spec.id,
+        server_label: b.spec.label,
+        client: b.client,
+        server_rss_start: b.server?.rssStart,
+        server_rss_max_sampled: b.stopped?.maxRss,
+        server_cpu_total_s: b.stopped?.cpuS,
+        server_exit: b.stopped?.code,
+        others_busy_before: b.othersBusy,
+        interleaved: true,
+      }
+    );
   for (const [spec, client] of combos) {
-    say(`small 1 KiB: ${spec.label}, ${client} client, ${phases.length} phases x ${seconds} s`);
-    const res = await withServer(spec, fsyncOff, async (s) => {
-      const out: Json[] = [];
-      for (const ph of phases) {
+    const gate = await idleGate();
+    try {
+      const { server, storageUsed } = await startFor(spec, fsyncOff);
+      blocks.push({ spec, client, server, storageUsed, othersBusy: gate.others_busy, phases: [] });
+    } catch (err) {
+      say(`  ${spec.label}: server did not start: ${String(err).slice(0, 300)}`);
+      blocks.push({ spec, client, error: `server did not start: ${String(err).slice(0, 1000)}`, phases: [] });
+    }
+  }
+  try {
+    for (const ph of phases) {
+      for (const b of blocks) {
+        const s = b.server;
+        if (!s) continue;
         const args = [
           "small",
           "--address",
@@ -685,12 +812,12 @@ async function smallCases(fsyncOff: FsyncOff): Promise<Json[]> {
           s.pid,
         ];
         const gate = await idleGate();
-        const r = client === "pyarrow"
+        const r = b.client === "pyarrow"
           ? await py("flight_bench.py", [...args, "--procs", ph.c > 1 ? 2 : 1], 300_000)
           : await tsClient(args, 300_000);
         const rss = memStatus(s.pid);
         const { client: clientLabel, ...rest } = r;
-        out.push({
+        b.phases.push({
           ...rest,
           client_label: clientLabel,
           phase: `c=${ph.c} ${ph.mode}`,
@@ -699,20 +826,22 @@ async function smallCases(fsyncOff: FsyncOff): Promise<Json[]> {
         });
         if (!r.error) {
           say(
-            `  c=${ph.c} ${ph.mode}: ${r.ops_s.toFixed(0)} ops/s` +
+            `small c=${ph.c} ${ph.mode}, ${b.spec.label} (${b.client}): ${r.ops_s.toFixed(0)} ops/s` +
               (r.get ? `, get p50 ${r.get.p50_ms.toFixed(2)} ms p99 ${r.get.p99_ms.toFixed(2)} ms` : "") +
               (r.put ? `, put p50 ${r.put.p50_ms.toFixed(2)} ms p99 ${r.put.p99_ms.toFixed(2)} ms` : "") +
               (r.errors ? `, ${r.errors} errors` : ""),
           );
         }
       }
-      return { phases: out };
-    });
-    rows.push({ ...res, server: spec.id, server_label: spec.label, client });
-    results.cases.small = rows;
-    save();
+      results.cases.small = rowsOf();
+      save();
+    }
+  } finally {
+    for (const b of blocks) if (b.server) b.stopped = await b.server.stop();
   }
-  return rows;
+  results.cases.small = rowsOf();
+  save();
+  return results.cases.small;
 }
 
 async function startupCase(): Promise<Json> {
@@ -872,7 +1001,13 @@ async function main(): Promise<void> {
     results.cases.durability = await durabilityCase(fsyncOff);
     save();
   }
+  if (ONLY.has("small") || ONLY.has("getcpu")) {
+    rustPeerMissing = await ensureRustPeer();
+    results.rust_peer = rustPeerMissing ? { missing: rustPeerMissing } : { bin: RUST_PEER_BIN };
+    if (rustPeerMissing) say(`  Rust peer unavailable: ${rustPeerMissing}`);
+  }
   if (ONLY.has("small")) await smallCases(fsyncOff);
+  if (ONLY.has("getcpu")) await getCpuCases(fsyncOff);
   if (ONLY.has("startup")) results.cases.startup = await startupCase();
   save();
   if (ONLY.has("scale")) {

@@ -192,9 +192,118 @@ export function evaluate(results: Json): Target[] {
       status: status(ms === undefined ? undefined : ms < 3000),
     });
   }
+  out.push(...rustPeerTargets(results));
   out.push(...clusterTargets(results));
   out.push(...scaleTargets(results));
   return out;
+}
+
+/** The small-object phases compared against the Rust peer (issue 15), in the order they run. */
+const RUST_PEER_PHASES = ["c=1 put", "c=1 get", "c=32 put", "c=32 get", "c=32 mixed", "c=16 mixed"];
+
+/** Issue 15's targets: ratios to the compiled (Rust) peer, and GET CPU against the Arrow C++ peer. */
+export function rustPeerTargets(results: Json): Target[] {
+  const out: Target[] = [];
+  const missing = results.rust_peer?.missing;
+  const ran = (results.cases.small ?? []).some((r: Json) => r.server === "rustPeer");
+  if (!ran && !missing && !results.cases.get_cpu) return out; // a run from before issue 15
+  const why = missing ? `Rust peer unavailable: ${missing}` : "no data";
+  const peerMix = smallPhase(results, "rustPeer", "pyarrow", "c=16 mixed");
+  for (
+    const [server, what, goal] of [["flame", "durable fs", 1.0], ["flameNone", "storage none", 1.5]] as const
+  ) {
+    const m = smallPhase(results, server, "pyarrow", "c=16 mixed");
+    const x = ratio(m?.ops_s, peerMix?.ops_s);
+    out.push({
+      target: `1 KiB mixed 50/50 c=16 ops/s >= ${goal.toFixed(1)}x the Rust peer (${what})`,
+      measured: x !== undefined ? `${f0(m.ops_s)} vs ${f0(peerMix.ops_s)} ops/s = ${fx(x)}` : why,
+      status: status(x === undefined ? undefined : x >= goal),
+    });
+  }
+  const peerGet = smallPhase(results, "rustPeer", "pyarrow", "c=1 get");
+  for (const [server, what] of [["flame", "durable fs"], ["flameNone", "storage none"]] as const) {
+    const g = smallPhase(results, server, "pyarrow", "c=1 get");
+    const a = g?.get?.p50_ms, b = peerGet?.get?.p50_ms;
+    out.push({
+      target: `1 KiB GET p50 at c=1 no slower than the Rust peer (${what})`,
+      measured: a !== undefined && b !== undefined ? `${f2(a)} vs ${f2(b)} ms = ${fx(a / b)}` : why,
+      status: status(a === undefined || b === undefined ? undefined : a <= b),
+    });
+  }
+  const rows = results.cases.get_cpu ?? [];
+  const ours = rows.find((r: Json) => r.server === "flame" && !r.error);
+  const cpp = rows.find((r: Json) => r.server === "peer" && !r.error);
+  const rust = rows.find((r: Json) => r.server === "rustPeer" && !r.error);
+  const x = ratio(ours?.get_cpu_ms_per_mib, cpp?.get_cpu_ms_per_mib);
+  out.push({
+    target: "server CPU per MiB, 256 MiB GET from the durable store <= 1.5x the Arrow C++ (pyarrow) peer's",
+    measured: x !== undefined
+      ? `${f2(ours.get_cpu_ms_per_mib)} vs ${f2(cpp.get_cpu_ms_per_mib)} ms/MiB = ${fx(x)} (Rust peer ${
+        f2(rust?.get_cpu_ms_per_mib)
+      } ms/MiB)`
+      : rows.length
+      ? "no data"
+      : "not run",
+    status: status(x === undefined ? undefined : x <= 1.5),
+  });
+  return out;
+}
+
+/** Every small-object phase against the Rust peer: ops/s and p50 ratios (issue 15). */
+function renderRustPeer(results: Json): string[] {
+  const L: string[] = [];
+  const srows = (results.cases.small ?? []).filter((r: Json) => !r.error);
+  if (!srows.some((r: Json) => r.server === "rustPeer")) return L;
+  L.push("## Small objects (1 KiB) against the Rust peer");
+  L.push("");
+  L.push(
+    "Each server's ops/s and p50 as a ratio to the Rust peer (arrow-flight + tonic, in memory) in the same phase " +
+      "of this run; ops/s ratio > 1 and p50 ratio < 1 are better than the peer. pyarrow client throughout.",
+  );
+  L.push("");
+  L.push(
+    "| phase | Rust peer ops/s | Rust peer p50 PUT / GET ms | server | ops/s | ops/s ratio | p50 ratio PUT / GET | server CPU µs/op (peer) |",
+  );
+  L.push("|---|---|---|---|---|---|---|---|");
+  const p50 = (p: Json, op: "put" | "get") => p?.[op]?.p50_ms;
+  for (const phase of RUST_PEER_PHASES) {
+    const peer = smallPhase(results, "rustPeer", "pyarrow", phase);
+    if (!peer) continue;
+    const peerCpu = (peer.server_cpu_s / peer.ops) * 1e6;
+    for (const r of srows) {
+      if (r.server === "rustPeer" || r.client !== "pyarrow") continue;
+      const p = r.phases?.find((x: Json) => x.phase === phase && !x.error);
+      if (!p) continue;
+      L.push(
+        `| ${phase} | ${f0(peer.ops_s)} | ${f2(p50(peer, "put"))} / ${
+          f2(p50(peer, "get"))
+        } | ${r.server_label} | ${f0(p.ops_s)} | ${fx(ratio(p.ops_s, peer.ops_s))} | ${
+          fx(ratio(p50(p, "put"), p50(peer, "put")))
+        } / ${fx(ratio(p50(p, "get"), p50(peer, "get")))} | ${f0((p.server_cpu_s / p.ops) * 1e6)} (${
+          f0(peerCpu)
+        }) |`,
+      );
+    }
+  }
+  L.push("");
+  const g = results.cases.get_cpu ?? [];
+  if (g.length) {
+    L.push(
+      "256 MiB GET (one PUT, then 1 + N GETs of the same object; server CPU from /proc over the timed GETs):",
+    );
+    L.push("");
+    L.push("| server | GET MiB/s | server CPU ms/MiB |");
+    L.push("|---|---|---|");
+    for (const r of g) {
+      L.push(
+        r.error
+          ? `| ${r.server_label} | error: ${String(r.error).slice(0, 200).replaceAll("|", "/")} | |`
+          : `| ${r.server_label} | ${f0(r.get_mib_s)} | ${f2(r.get_cpu_ms_per_mib)} |`,
+      );
+    }
+    L.push("");
+  }
+  return L;
 }
 
 /** The Markdown report. */
@@ -408,6 +517,7 @@ export function renderMarkdown(results: Json): string {
     }
     L.push("");
   }
+  L.push(...renderRustPeer(results));
   L.push(...renderScale(results));
   L.push(...renderCluster(results));
   L.push(

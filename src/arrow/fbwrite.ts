@@ -69,10 +69,21 @@ function scalarWidth(f: FbValue): number {
   }
 }
 
+/**
+ * The scratch buffer writers start from, kept zeroed between uses: a flatbuffer is built per message
+ * (several per call), and a fresh ArrayBuffer costs far more in Deno than the build itself.
+ */
+let scratch: Uint8Array | null = new Uint8Array(512);
+
 class Writer {
-  buf = new Uint8Array(512);
-  dv = new DataView(this.buf.buffer);
+  buf: Uint8Array;
+  dv: DataView;
   pos = 0;
+
+  constructor(start: Uint8Array) {
+    this.buf = start;
+    this.dv = new DataView(start.buffer, start.byteOffset, start.byteLength);
+  }
 
   reserve(n: number): number {
     const at = this.pos;
@@ -202,9 +213,18 @@ class Writer {
 
 /** Encodes `root` as a complete flatbuffer (root uoffset at byte 0, no file identifier). */
 export function encodeFlatbuffer(root: FbObject): Uint8Array {
-  const w = new Writer();
-  w.reserve(4);
-  const rootPos = w.table(root);
-  w.dv.setUint32(0, rootPos, true);
-  return w.buf.slice(0, w.pos);
+  // Taken while in use, so a nested or re-entered build gets a fresh buffer.
+  const start = scratch ?? new Uint8Array(512);
+  scratch = null;
+  const w = new Writer(start);
+  try {
+    w.reserve(4);
+    const rootPos = w.table(root);
+    w.dv.setUint32(0, rootPos, true);
+    return w.buf.slice(0, w.pos);
+  } finally {
+    // Zeroed again for the next build (padding relies on zeroed bytes); it keeps the grown size.
+    w.buf.fill(0, 0, w.pos);
+    scratch = w.buf;
+  }
 }

@@ -10,6 +10,7 @@
 
 import { encodeBatchMessage, encodeSchemaMessage, pad8 } from "./encode.ts";
 import { IpcError } from "./errors.ts";
+import { allocateTransient } from "../bytes.ts";
 import { FbReader } from "./flatbuf.ts";
 import { type BatchInfo, type FieldInfo, type SchemaInfo, TypeId } from "./types.ts";
 
@@ -122,8 +123,10 @@ function checkDataLength(n: number): void {
 }
 
 function patch(t: Template, sizes: [number, number][], bodyLength: number): Uint8Array {
-  const h = t.header.slice();
-  const dv = new DataView(h.buffer);
+  // Encoded rows are written (to a socket or a file) and dropped: carved from the transient slab.
+  const h = allocateTransient(t.header.length);
+  h.set(t.header);
+  const dv = new DataView(h.buffer, h.byteOffset, h.byteLength);
   for (const [i, length] of sizes) dv.setBigInt64(t.buffersPos + 16 * i + 8, BigInt(length), true);
   dv.setBigInt64(t.bodyLengthPos, BigInt(bodyLength), true);
   return h;
@@ -144,8 +147,8 @@ export function encodeReadRow(
   checkDataLength(dataLength);
   const text = kind === "base" ? KINDS.base : kind === "patch" ? KINDS.patch : undefined;
   if (!text) throw new IpcError(`The row kind must be "base" or "patch".`);
-  const prefix = new Uint8Array(32);
-  const dv = new DataView(prefix.buffer);
+  const prefix = allocateTransient(32);
+  const dv = new DataView(prefix.buffer, prefix.byteOffset, 32);
   dv.setBigUint64(0, toU64(version), true);
   dv.setInt32(12, text.length, true); // kind offsets [0, len]
   prefix.set(text, 16);
@@ -162,8 +165,8 @@ export function encodeReadRow(
  */
 export function encodeOpaqueRow(version: bigint | number, dataLength: number): EncodedRow {
   checkDataLength(dataLength);
-  const prefix = new Uint8Array(16);
-  const dv = new DataView(prefix.buffer);
+  const prefix = allocateTransient(16);
+  const dv = new DataView(prefix.buffer, prefix.byteOffset, 16);
   dv.setBigUint64(0, toU64(version), true);
   dv.setInt32(12, dataLength, true);
   const bodyPadding = pad8(dataLength) - dataLength;

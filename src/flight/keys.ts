@@ -52,13 +52,19 @@ export function checkPart(part: string, what: string): void {
   if (part === "*") {
     throw invalidArgument(`Invalid key '${what}': wildcard '*' only allowed as the session of a delete`);
   }
-  if (encoder.encode(part).length > MAX_PART_BYTES) {
+  if (utf8Longer(part, MAX_PART_BYTES)) {
     throw invalidArgument(`Invalid key component in '${what}': longer than ${MAX_PART_BYTES} bytes`);
   }
 }
 
+/** True when `s` takes more than `max` bytes in UTF-8 (encoded only when it might: a key is parsed per call). */
+function utf8Longer(s: string, max: number): boolean {
+  // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+  return s.length * 3 > max && encoder.encode(s).length > max;
+}
+
 function split(path: string): string[] {
-  if (encoder.encode(path).length > MAX_KEY_BYTES) {
+  if (utf8Longer(path, MAX_KEY_BYTES)) {
     throw invalidArgument(
       `Invalid key '${printable(path.slice(0, 64))}…': longer than ${MAX_KEY_BYTES} bytes`,
     );

@@ -6,6 +6,7 @@
  */
 import { fields, ProtoWriter, varintSize } from "./protobuf.ts";
 import { invalidArgument } from "../errors.ts";
+import { allocateTransient } from "../bytes.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -171,7 +172,8 @@ export function encodeFlightInfo(info: FlightInfo): Uint8Array {
  * large payloads are never copied into a message buffer.
  */
 export function encodeFlightDataPrefix(dataHeader: Uint8Array, bodyLength: number): Uint8Array {
-  const w = new ProtoWriter(dataHeader.length + 16).bytes(2, dataHeader);
+  // Sent once and dropped: carved from the transient slab (see allocateTransient).
+  const w = new ProtoWriter(dataHeader.length + 16, allocateTransient).bytes(2, dataHeader);
   if (bodyLength > 0) w.varint(1000 * 8 + 2).varint(bodyLength);
   return w.finish();
 }

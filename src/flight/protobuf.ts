@@ -112,15 +112,19 @@ export class ProtoWriter {
   private buf: Uint8Array;
   private pos = 0;
 
-  constructor(initial = 64) {
-    this.buf = new Uint8Array(initial);
+  /**
+   * @param initial first buffer size
+   * @param allocate where buffers come from (a transient slab for bytes sent and dropped)
+   */
+  constructor(initial = 64, private readonly allocate: (n: number) => Uint8Array = (n) => new Uint8Array(n)) {
+    this.buf = allocate(initial);
   }
 
   private reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
+    const next = this.allocate(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
   }

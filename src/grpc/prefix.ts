@@ -5,6 +5,8 @@
  * @module
  */
 
+import { allocateTransient } from "../bytes.ts";
+
 /** Bytes in a message prefix. */
 export const PREFIX_BYTES = 5;
 /** The largest length a prefix can carry. */
@@ -15,8 +17,12 @@ export function messagePrefix(length: number): Uint8Array {
   if (!Number.isSafeInteger(length) || length < 0 || length > MAX_PREFIXED_LENGTH) {
     throw new RangeError(`gRPC message of ${length} bytes is too large`);
   }
-  const p = new Uint8Array(PREFIX_BYTES);
-  new DataView(p.buffer).setUint32(1, length);
+  const p = allocateTransient(PREFIX_BYTES);
+  p[0] = 0;
+  p[1] = length >>> 24;
+  p[2] = (length >>> 16) & 0xff;
+  p[3] = (length >>> 8) & 0xff;
+  p[4] = length & 0xff;
   return p;
 }
 

@@ -34,6 +34,7 @@ import {
 } from "./defaults.ts";
 import { RequestDecoder } from "./request_decoder.ts";
 import { type CallHooks, ServerCall } from "./server_call.ts";
+import { DeadlineTimer } from "./deadlines.ts";
 
 const NOT_GRPC_BODY = new TextEncoder().encode(
   "flame-cache serves gRPC only: POST with content-type application/grpc\n",
@@ -82,11 +83,18 @@ export class GrpcServer {
   /** Set by {@link close}: new calls and connections are refused. */
   draining = false;
 
+  /** Every call's deadline (`grpc-timeout`), on one timer. */
+  private readonly deadlines = new DeadlineTimer();
   /** What every call reports back. */
   private readonly hooks: CallHooks;
 
   constructor(private readonly options: GrpcServerOptions) {
-    this.hooks = { stats: this.stats, onCallEnd: options.onCallEnd, onError: options.onError };
+    this.hooks = {
+      stats: this.stats,
+      deadlines: this.deadlines,
+      onCallEnd: options.onCallEnd,
+      onError: options.onError,
+    };
   }
 
   /** Register a handler for a full method path. */
@@ -204,6 +212,7 @@ export class GrpcServer {
     // (at least a moment) to read them and close.
     const end = Math.max(deadline, Date.now() + 100);
     await Promise.all([...this.connections].map((c) => c.shutdown(end)));
+    this.deadlines.stop();
   }
 
   private onStream(stream: H2Stream): void {

@@ -9,6 +9,7 @@ import { CacheError, Status } from "../errors.ts";
 import { H2Error, type H2Stream } from "../h2/mod.ts";
 import type { ByteSource, GrpcCall, Handler, MessagePart, RequestHeaders, TransportStats } from "./call.ts";
 import { SEND_SLICE, TRAILER_GRACE_MS } from "./defaults.ts";
+import type { Deadline, DeadlineTimer } from "./deadlines.ts";
 import { IncomingMessages } from "./incoming.ts";
 import { encodeGrpcMessage, parseGrpcTimeout } from "./metadata.ts";
 import { messagePrefix, PREFIX_BYTES } from "./prefix.ts";
@@ -20,6 +21,8 @@ const RESPONSE_HEADERS: [string, string][] = [[":status", "200"], ["content-type
 export interface CallHooks {
   /** Byte counters. */
   stats: TransportStats;
+  /** The server's call deadlines, on one timer. */
+  deadlines: DeadlineTimer;
   /** A call finished (for logs and metrics). */
   onCallEnd?: (path: string, code: number, ms: number, message: string) => void;
   /** A handler failed with something other than a {@link CacheError}. */
@@ -37,7 +40,7 @@ export class ServerCall implements GrpcCall {
   private finished = false;
   private extraHeaders: [string, string][] = [];
   private incoming: IncomingMessages | null = null;
-  private deadline: ReturnType<typeof setTimeout> | undefined;
+  private deadline: Deadline | undefined;
 
   constructor(private readonly stream: H2Stream, private readonly hooks: CallHooks) {
     this.headers = stream.headers;
@@ -66,13 +69,13 @@ export class ServerCall implements GrpcCall {
     };
     const timeoutMs = parseGrpcTimeout(this.headers["grpc-timeout"]);
     if (timeoutMs === undefined) return;
-    this.deadline = setTimeout(() => {
+    this.deadline = this.hooks.deadlines.add(timeoutMs, () => {
       this.controller.abort();
       incoming.fail(new CacheError(Status.DEADLINE_EXCEEDED, "Deadline exceeded"));
       this.finish(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
       // The DEADLINE_EXCEEDED trailers go first; reset only what is still open later.
       setTimeout(() => this.stream.reset(H2Error.CANCEL), TRAILER_GRACE_MS);
-    }, Math.max(0, timeoutMs));
+    });
   }
 
   /** Run `handler` and end the call with its outcome as the status. */
@@ -88,7 +91,7 @@ export class ServerCall implements GrpcCall {
         this.finish(Status.INTERNAL, `Internal error: ${(err as Error)?.message ?? String(err)}`);
       }
     } finally {
-      if (this.deadline !== undefined) clearTimeout(this.deadline);
+      if (this.deadline !== undefined) this.hooks.deadlines.remove(this.deadline);
       this.incoming?.close();
     }
   }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { concat } from "../bytes.ts";
+import { allocateTransient, concat } from "../bytes.ts";
 
 /** The 24 bytes every client connection starts with (RFC 9113 3.4). */
 export const CLIENT_PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -109,7 +109,8 @@ export function writeFrameHeader(
 /** A whole frame with `payload` copied behind its header. */
 export function frame(type: number, flags: number, streamId: number, payload?: Uint8Array): Uint8Array {
   const length = payload?.length ?? 0;
-  const out = new Uint8Array(FRAME_HEADER_BYTES + length);
+  // Frames live until they are written: short-lived, so carved from a slab (see allocateTransient).
+  const out = allocateTransient(FRAME_HEADER_BYTES + length);
   writeFrameHeader(out, 0, length, type, flags, streamId);
   if (payload) out.set(payload, FRAME_HEADER_BYTES);
   return out;

@@ -286,8 +286,11 @@ export class H2Stream {
     this.#outBytes = 0;
     for (const release of this.#releases.values()) release();
     this.#releases.clear();
-    const err = new Error(abortReason ?? "stream closed");
-    for (const w of this.#writableWaiters.splice(0)) w.reject(err);
+    // An Error costs a stack trace: made only when a writer waits (rare; every stream closes).
+    if (this.#writableWaiters.length > 0) {
+      const err = new Error(abortReason ?? "stream closed");
+      for (const w of this.#writableWaiters.splice(0)) w.reject(err);
+    }
     if (abortReason !== null) this.onAbort(abortReason);
     this.onClose();
   }

@@ -8,7 +8,7 @@ import { type CacheConfig, type ClusterConfig, clusterLogFields, withBoundPort }
 import { GrpcServer } from "../grpc/mod.ts";
 import { FLIGHT_SERVICE, FlightService } from "./service.ts";
 import { openStore, stagerFor, type Store } from "../store/mod.ts";
-import { log, setLogLevel } from "../log.ts";
+import { log, logEnabled, setLogLevel } from "../log.ts";
 import { VERSION } from "../config/mod.ts";
 import { statusName } from "../errors.ts";
 import { Authenticator } from "../auth/auth.ts";
@@ -228,7 +228,8 @@ function createGrpcServer(config: CacheConfig, ops: Ops, authenticator?: Authent
 function logCall(path: string, code: number, ms: number, message: string): void {
   if (code !== 0 && code !== 5) {
     log("info", "call failed", { method: path, code: statusName(code), ms: Math.round(ms), error: message });
-  } else {
+  } else if (logEnabled("debug")) {
+    // checked first: building the fields costs more than the rest of the hook on every call
     log("debug", "call", { method: path, code: statusName(code), ms: Math.round(ms * 1000) / 1000 });
   }
 }

@@ -4,7 +4,8 @@
  *
  * What runs where:
  * - **Store worker** (`worker.ts`): the cache core and every engine call: index rebuild, loads,
- *   durable writes, patches, deletes, disk budget, adoption of staged uploads.
+ *   durable writes, patches, deletes, disk budget, adoption of staged uploads. With `none` storage
+ *   (memory only) the core runs on the network thread instead ({@link InThreadStore}).
  * - **Network thread**: the hot read cache ({@link HotReadStore}, small objects), and the engine's file
  *   access for large payloads: streaming an upload into a staging file ({@link stagerFor}) and a stored
  *   payload out of its file ({@link fileSource}).
@@ -16,6 +17,7 @@
  */
 import { HotReadStore } from "./_hot_read_store.ts";
 import { WorkerStore } from "./_worker_store.ts";
+import { InThreadStore } from "./_in_thread_store.ts";
 import type { Store, StoreOptions } from "./store.ts";
 
 export { listPageOf, type Store, type StoreOptions, type StoreUsage } from "./store.ts";
@@ -30,7 +32,13 @@ export { fileSource, ioError, isDiskFull } from "./fs/mod.ts";
 export type { AdoptsStagedUploads, StorageEngine } from "./engine.ts";
 export * from "./types.ts";
 
-/** The server's store: the cache core in a worker, with the hot read cache in front of it. */
+/**
+ * The server's store: the cache core in a worker, with the hot read cache in front of it. Without
+ * storage (`none`) the core only touches memory, so it runs on the network thread: the worker round
+ * trip (a structured clone each way and two thread wake-ups) cost more CPU than the work it moved
+ * (bench/README.md, "Where a small op's CPU goes").
+ */
 export function openStore(options: StoreOptions): Store {
+  if (options.storage.kind === "none") return new InThreadStore(options);
   return new HotReadStore(new WorkerStore(options));
 }
