@@ -43,6 +43,16 @@ async function rows(client: unknown, ticket: string) {
   }));
 }
 
+/** The store's summary line, once the index has loaded in the background (gets are served before it). */
+async function indexSummary(server: TestServer): Promise<string> {
+  for (let i = 0; i < 200; i++) {
+    const line = server.logs().split("\n").find((l) => l.includes('"msg":"index loaded"'));
+    if (line) return line;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`no "index loaded" line in 5 s:\n${server.logs()}`);
+}
+
 async function withServer(
   storage: string,
   fn: (client: ReturnType<typeof connect>, s: TestServer) => Promise<void>,
@@ -75,7 +85,7 @@ Deno.test({
         assert.equal((await put(client, "app/ssn/fixed", enc.encode("v2"))).version, 2);
       });
       await withServer(root, async (client, server) => {
-        assert.match(server.logs(), /2 objects, 2 patches/);
+        assert.match(await indexSummary(server), /2 objects, 2 patches/);
         assert.deepEqual(await rows(client, `${key}:0`), [
           { version: 1, kind: "base", text: "base one" },
           { version: 2, kind: "patch", text: "p2" },
@@ -115,7 +125,7 @@ Deno.test({
       Deno.copyFileSync(new URL("opaque-delta-zstd.arrow", VECTORS), `${root}/app/s/o.deltas/0.arrow`);
       Deno.writeFileSync(`${root}/app/s/broken.arrow`, enc.encode("not an arrow file"));
       await withServer(root, async (client, server) => {
-        assert.match(server.logs(), /1 objects, 1 patches/);
+        assert.match(await indexSummary(server), /1 objects, 1 patches/);
         assert.match(server.logs(), /1 quarantined/);
         assert.match(server.logs(), /damaged object quarantined/);
         const got = await rows(client, "app/s/o:0");
