@@ -59,141 +59,121 @@ async function readResponse(conn: Deno.Conn): Promise<{ status: number; headers:
   }
 }
 
-/** Multipart upload with each part written from one reused buffer over a kept-alive HTTP/1.1 connection. */
+/** A reply of a hand-driven request: status, ETag header, body text. */
+interface Reply {
+  status: number;
+  etag: string;
+  body: string;
+}
+
+/**
+ * Send one signed request whose body (`length` bytes) the callback writes with `write` (each call resolves
+ * once the bytes are handed over, so the buffer may be refilled).
+ */
+type Send = (
+  method: string,
+  target: string,
+  length: number,
+  body?: (write: (bytes: Uint8Array) => Promise<void>) => Promise<void>,
+) => Promise<Reply>;
+
+/** The multipart upload of `path` to `objectUrl`, each part written from ONE reused 1 MiB buffer. */
+async function multipartFromFile(send: Send, objectUrl: string, path: string): Promise<void> {
+  const ok = async (what: string, reply: Promise<Reply>) => {
+    const r = await reply;
+    if (r.status !== 200) throw new Error(`${what}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+    return r;
+  };
+  const created = await ok("create", send("POST", `${objectUrl}?uploads=`, 0));
+  const uploadId = String(new XMLParser().parse(created.body)?.InitiateMultipartUploadResult?.UploadId);
+  const file = await Deno.open(path);
+  const size = (await file.stat()).size;
+  const buf = new Uint8Array(MiB);
+  const etags: string[] = [];
+  for (let part = 1, offset = 0; offset < size; part++, offset += PART) {
+    const length = Math.min(PART, size - offset);
+    const target = `${objectUrl}?partNumber=${part}&uploadId=${encodeURIComponent(uploadId)}`;
+    const r = await ok(
+      `part ${part}`,
+      send("PUT", target, length, async (write) => {
+        for (let left = length; left > 0;) {
+          const n = (await file.read(buf.subarray(0, Math.min(buf.length, left))))!;
+          await write(buf.subarray(0, n));
+          left -= n;
+        }
+      }),
+    );
+    etags.push(r.etag);
+  }
+  file.close();
+  const xml = new TextEncoder().encode(
+    `<CompleteMultipartUpload>${
+      etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join("")
+    }</CompleteMultipartUpload>`,
+  );
+  await ok(
+    "complete",
+    send("POST", `${objectUrl}?uploadId=${encodeURIComponent(uploadId)}`, xml.length, (w) => w(xml)),
+  );
+}
+
+/** Multipart upload with each part written over a kept-alive plain HTTP/1.1 connection (`Deno.connect`). */
 async function viaRaw(aws: AwsClient, endpoint: string, key: string, path: string): Promise<void> {
   const url = new URL(endpoint);
   const conn = await Deno.connect({ hostname: url.hostname, port: Number(url.port || 80) });
   const enc = new TextEncoder();
-  const request = async (method: string, target: string, length: number, body?: () => Promise<void>) => {
-    const signed = await aws.sign(target, {
-      method,
-      headers: { "content-length": String(length) },
-    });
+  const send: Send = async (method, target, length, body) => {
+    const signed = await aws.sign(target, { method, headers: { "content-length": String(length) } });
     const u = new URL(signed.url);
     let head = `${method} ${u.pathname}${u.search} HTTP/1.1\r\nhost: ${u.host}\r\n`;
     signed.headers.forEach((v, k) => {
       if (k !== "host") head += `${k}: ${v}\r\n`;
     });
     await writeAll(conn, enc.encode(`${head}\r\n`));
-    if (body) await body();
+    if (body) await body((bytes) => writeAll(conn, bytes));
     const r = await readResponse(conn);
-    if (r.status !== 200) throw new Error(`${method} ${target}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
-    return r;
+    return { status: r.status, etag: /etag:\s*(\S+)/i.exec(r.headers)?.[1] ?? "", body: r.body };
   };
-  const objectUrl = `${endpoint}/${key}`;
-  const created = await request("POST", `${objectUrl}?uploads=`, 0);
-  const uploadId = String(new XMLParser().parse(created.body)?.InitiateMultipartUploadResult?.UploadId);
-  const file = await Deno.open(path);
-  const size = (await file.stat()).size;
-  const buf = new Uint8Array(MiB);
-  const etags: string[] = [];
-  for (let part = 1, offset = 0; offset < size; part++, offset += PART) {
-    const length = Math.min(PART, size - offset);
-    const r = await request(
-      "PUT",
-      `${objectUrl}?partNumber=${part}&uploadId=${encodeURIComponent(uploadId)}`,
-      length,
-      async () => {
-        let left = length;
-        while (left > 0) {
-          const n = (await file.read(buf.subarray(0, Math.min(buf.length, left))))!;
-          await writeAll(conn, buf.subarray(0, n));
-          left -= n;
-        }
-      },
-    );
-    etags.push(/etag:\s*(\S+)/i.exec(r.headers)?.[1] ?? "");
+  try {
+    await multipartFromFile(send, `${endpoint}/${key}`, path);
+  } finally {
+    conn.close();
   }
-  file.close();
-  const xml = `<CompleteMultipartUpload>${
-    etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join("")
-  }</CompleteMultipartUpload>`;
-  const bytes = enc.encode(xml);
-  await request(
-    "POST",
-    `${objectUrl}?uploadId=${encodeURIComponent(uploadId)}`,
-    bytes.length,
-    () => writeAll(conn, bytes),
-  );
-  conn.close();
 }
 
-/**
- * The same multipart upload through `node:http` (Deno's Node-compatible client): each 8 MiB part written
- * with `req.write` from ONE reused 1 MiB buffer, refilled after each write's callback.
- */
+/** The same multipart upload through `node:http` (Deno's Node-compatible client), `req.write` per piece. */
 async function viaNodeHttp(aws: AwsClient, endpoint: string, key: string, path: string): Promise<void> {
   const http = await import("node:http");
-  const request = async (
-    method: string,
-    target: string,
-    length: number,
-    body?: (req: import("node:http").ClientRequest) => Promise<void>,
-  ) => {
+  const send: Send = async (method, target, length, body) => {
     const signed = await aws.sign(target, { method, headers: { "content-length": String(length) } });
     const u = new URL(signed.url);
     const headers: Record<string, string> = {};
     signed.headers.forEach((v, k) => (headers[k] = v));
-    return await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>(
-      (resolve, reject) => {
-        const req = http.request({
-          method,
-          hostname: u.hostname,
-          port: u.port,
-          path: u.pathname + u.search,
-          headers,
-        });
-        req.on("error", reject);
-        req.on("response", (res: import("node:http").IncomingMessage) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => (text += c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-          res.on("error", reject);
-        });
-        (body ? body(req) : Promise.resolve()).then(() => req.end(), reject);
-      },
-    );
+    return await new Promise<Reply>((resolve, reject) => {
+      const req = http.request({
+        method,
+        hostname: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        headers,
+      });
+      req.on("error", reject);
+      req.on("response", (res: import("node:http").IncomingMessage) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (text += c));
+        res.on(
+          "end",
+          () => resolve({ status: res.statusCode ?? 0, etag: String(res.headers.etag ?? ""), body: text }),
+        );
+        res.on("error", reject);
+      });
+      const write = (bytes: Uint8Array) =>
+        new Promise<void>((res, rej) => req.write(bytes, (e: unknown) => e ? rej(e) : res()));
+      (body ? body(write) : Promise.resolve()).then(() => req.end(), reject);
+    });
   };
-  const objectUrl = `${endpoint}/${key}`;
-  const created = await request("POST", `${objectUrl}?uploads=`, 0);
-  const uploadId = String(new XMLParser().parse(created.body)?.InitiateMultipartUploadResult?.UploadId);
-  const file = await Deno.open(path);
-  const size = (await file.stat()).size;
-  const buf = new Uint8Array(MiB);
-  const etags: string[] = [];
-  for (let part = 1, offset = 0; offset < size; part++, offset += PART) {
-    const length = Math.min(PART, size - offset);
-    const r = await request(
-      "PUT",
-      `${objectUrl}?partNumber=${part}&uploadId=${encodeURIComponent(uploadId)}`,
-      length,
-      async (req) => {
-        let left = length;
-        while (left > 0) {
-          const n = (await file.read(buf.subarray(0, Math.min(buf.length, left))))!;
-          await new Promise<void>((res, rej) =>
-            req.write(buf.subarray(0, n), (e: unknown) => e ? rej(e) : res())
-          );
-          left -= n;
-        }
-      },
-    );
-    if (r.status !== 200) throw new Error(`part ${part}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
-    etags.push(String(r.headers["etag"] ?? ""));
-  }
-  file.close();
-  const xml = `<CompleteMultipartUpload>${
-    etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join("")
-  }</CompleteMultipartUpload>`;
-  const bytes = new TextEncoder().encode(xml);
-  const done = await request(
-    "POST",
-    `${objectUrl}?uploadId=${encodeURIComponent(uploadId)}`,
-    bytes.length,
-    (req) => new Promise<void>((res, rej) => req.write(bytes, (e: unknown) => e ? rej(e) : res())),
-  );
-  if (done.status !== 200) throw new Error(`complete: HTTP ${done.status}`);
+  await multipartFromFile(send, `${endpoint}/${key}`, path);
 }
 
 /** True when the stream holds exactly the file's bytes. */

@@ -10,7 +10,8 @@ import { FlameCacheClient, NotFoundError } from "../../src/client/mod.ts";
 import { EtcdClient } from "../../src/cluster/etcd.ts";
 import { owner } from "../../src/cluster/rendezvous.ts";
 import { haveEtcd, haveWeed, startEtcd, startWeed } from "../helpers/services.ts";
-import { startServer, type TestServer } from "../helpers/server.ts";
+import type { TestServer } from "../helpers/server.ts";
+import { startReplica } from "./_replica.ts";
 
 const ignore = !haveEtcd() || !haveWeed();
 const MIB = 1 << 20;
@@ -37,29 +38,7 @@ Deno.test({ name: "a session's writes reach its owner through any replica", igno
   try {
     for (const [i, dir] of dirs.entries()) {
       servers.push(
-        await startServer([
-          "--storage",
-          dir,
-          "--cluster-etcd",
-          etcd.endpoint,
-          "--cluster-id",
-          IDS[i],
-          "--cluster-lease-ttl",
-          "30",
-          "--remote",
-          `s3://${weed.bucket}/fwd`,
-          "--remote-endpoint",
-          weed.s3Endpoint,
-          "--remote-region",
-          "us-east-1",
-          "--remote-path-style",
-        ], {
-          env: {
-            FLAME_LOG: "debug",
-            AWS_ACCESS_KEY_ID: weed.credentials.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: weed.credentials.secretAccessKey,
-          },
-        }),
+        await startReplica(etcd, weed, { id: IDS[i], dir, prefix: "fwd", env: { FLAME_LOG: "debug" } }),
       );
     }
     const members = new EtcdClient({ endpoints: [etcd.endpoint] });

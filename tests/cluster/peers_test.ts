@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { FlameCacheClient, InvalidArgumentError, NotFoundError } from "../../src/client/mod.ts";
 import { EtcdClient } from "../../src/cluster/etcd.ts";
 import { haveEtcd, haveWeed, startEtcd, startWeed } from "../helpers/services.ts";
-import { startServer, type TestServer } from "../helpers/server.ts";
+import type { TestServer } from "../helpers/server.ts";
+import { startReplica } from "./_replica.ts";
 
 const ignore = !haveEtcd() || !haveWeed();
 const MIB = 1 << 20;
@@ -44,31 +45,7 @@ async function forgetScenario(auth: boolean): Promise<void> {
   const clients: FlameCacheClient[] = [];
   try {
     for (const [i, dir] of dirs.entries()) {
-      servers.push(
-        await startServer([
-          ...config,
-          "--storage",
-          dir,
-          "--cluster-etcd",
-          etcd.endpoint,
-          "--cluster-id",
-          `peer-${i}`,
-          "--cluster-lease-ttl",
-          "30",
-          "--remote",
-          `s3://${weed.bucket}/peers`,
-          "--remote-endpoint",
-          weed.s3Endpoint,
-          "--remote-region",
-          "us-east-1",
-          "--remote-path-style",
-        ], {
-          env: {
-            AWS_ACCESS_KEY_ID: weed.credentials.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: weed.credentials.secretAccessKey,
-          },
-        }),
-      );
+      servers.push(await startReplica(etcd, weed, { id: `peer-${i}`, dir, prefix: "peers", flags: config }));
     }
     // Both registered (A's watch sees B's key as soon as etcd has it).
     const members = new EtcdClient({ endpoints: [etcd.endpoint] });
