@@ -126,8 +126,8 @@ export class Forwarder {
       const channel = this.#channel(owner.endpoint);
       out = await channel.call(FLIGHT_SERVICE + method, { headers, signal: call.signal, timeoutMs });
     } catch (err) {
-      if (err instanceof CancelledError || call.signal.aborted) throw asCacheError(err);
-      this.#drop(owner.endpoint);
+      if (call.signal.aborted) throw asCacheError(err, owner, true);
+      // The channel connects again on its next call; closing it here would cancel other relays on it.
       this.counters.servedHereOwnerUnreachable++;
       log("warn", "session owner unreachable; serving the call here", {
         owner: owner.id,
@@ -158,7 +158,7 @@ export class Forwarder {
       }
       if (replyError) {
         out.cancel();
-        throw asCacheError(replyError, owner);
+        throw asCacheError(replyError, owner, call.signal.aborted);
       }
       return true;
     } finally {
@@ -194,22 +194,20 @@ export class Forwarder {
     }
     return channel;
   }
-
-  #drop(endpoint: string): void {
-    const channel = this.#channels.get(endpoint);
-    this.#channels.delete(endpoint);
-    channel?.close().catch(() => {});
-  }
 }
 
-/** The server-side form of a relay failure: the owner's status as is, transport failures as UNAVAILABLE. */
-function asCacheError(err: unknown, owner?: Member): CacheError {
+/**
+ * The server-side form of a relay failure: the owner's status as is; transport failures, and a relay
+ * cancelled by anything but the caller (the owner shutting down, this replica leaving), as UNAVAILABLE.
+ */
+function asCacheError(err: unknown, owner: Member, callerGaveUp: boolean): CacheError {
   if (err instanceof CacheError) return err;
   if (err instanceof CacheClientError) {
-    if (err.code === Status.UNAVAILABLE) {
-      return unavailable(`forwarding to session owner ${owner?.id ?? ""} failed: ${err.message}`);
+    const cancelled = err instanceof CancelledError || err.code === Status.CANCELLED;
+    if (err.code === Status.UNAVAILABLE || (cancelled && !callerGaveUp)) {
+      return unavailable(`forwarding to session owner ${owner.id} failed: ${err.message}`);
     }
     return new CacheError(err.code as StatusCode, err.message);
   }
-  return unavailable(`forwarding to session owner ${owner?.id ?? ""} failed: ${(err as Error).message}`);
+  return unavailable(`forwarding to session owner ${owner.id} failed: ${(err as Error).message}`);
 }
