@@ -13,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { clusterCases } from "./cluster.ts";
 import { scaleCases } from "./scale.ts";
-import { cpuSeconds, memStatus, RssSampler } from "./lib/proc.ts";
+import { cpuSeconds, forEachLine, memStatus, RssSampler } from "./lib/proc.ts";
 import { evaluate, renderMarkdown } from "./lib/report.ts";
 
 const BENCH = new URL(".", import.meta.url).pathname.replace(/\/$/, "");
@@ -189,28 +189,15 @@ async function spawnServer(
   }).spawn();
   let text = "";
   let readyMs = 0;
-  const dec = new TextDecoder();
   let resolveLine: (j: Json) => void;
   const started = new Promise<Json>((r) => (resolveLine = r));
-  const pump = (async () => {
-    let pending = "";
-    for await (const chunk of child.stderr) {
-      const s = dec.decode(chunk, { stream: true });
-      text = (text + s).slice(-65536);
-      pending += s;
-      let nl;
-      while ((nl = pending.indexOf("\n")) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (line.includes(marker)) {
-          readyMs ||= performance.now() - t0;
-          try {
-            resolveLine!(JSON.parse(line));
-          } catch { /* not JSON */ }
-        }
-      }
-    }
-  })();
+  const pump = forEachLine(child.stderr, (line) => {
+    if (!line.includes(marker)) return;
+    readyMs ||= performance.now() - t0;
+    try {
+      resolveLine!(JSON.parse(line));
+    } catch { /* not JSON */ }
+  }, (s) => (text = (text + s).slice(-65536)));
   LIVE.add(child);
   let exited = false;
   const status = child.status.then((s) => {

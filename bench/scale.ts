@@ -27,7 +27,7 @@
  */
 import { parseArgs } from "node:util";
 import { FlameCacheClient } from "../src/client/mod.ts";
-import { cpuSeconds, memStatus, resetPeak } from "./lib/proc.ts";
+import { cpuSeconds, forEachLine, memStatus, resetPeak } from "./lib/proc.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -86,35 +86,23 @@ function spawn(mainTs: string, storage: string): Spawned {
   const portP = new Promise<number>((r) => (port = r));
   const indexedP = new Promise<{ ms: number; summary: string }>((r) => (indexed = r));
   const servingP = new Promise<number>((r) => (serving = r));
-  (async () => {
-    const dec = new TextDecoder();
-    let pending = "";
-    for await (const chunk of child.stderr) {
-      const s = dec.decode(chunk, { stream: true });
-      text = (text + s).slice(-65536);
-      pending += s;
-      let nl;
-      while ((nl = pending.indexOf("\n")) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        let j: Json;
-        try {
-          j = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        const ms = performance.now() - t0;
-        if (typeof j.listen === "string" && /listening/.test(j.msg)) port(Number(j.listen.split(":").pop()));
-        if (j.msg === "flame-cache started") {
-          port(Number(String(j.listen).split(":").pop()));
-          serving(ms);
-          // Servers that load the whole index before they start say so in this line.
-          if (!/background/.test(String(j.index))) indexed({ ms, summary: String(j.index) });
-        }
-        if (j.msg === "index loaded") indexed({ ms, summary: String(j.index) });
-      }
+  forEachLine(child.stderr, (line) => {
+    let j: Json;
+    try {
+      j = JSON.parse(line);
+    } catch {
+      return;
     }
-  })().catch(() => {});
+    const ms = performance.now() - t0;
+    if (typeof j.listen === "string" && /listening/.test(j.msg)) port(Number(j.listen.split(":").pop()));
+    if (j.msg === "flame-cache started") {
+      port(Number(String(j.listen).split(":").pop()));
+      serving(ms);
+      // Servers that load the whole index before they start say so in this line.
+      if (!/background/.test(String(j.index))) indexed({ ms, summary: String(j.index) });
+    }
+    if (j.msg === "index loaded") indexed({ ms, summary: String(j.index) });
+  }, (s) => (text = (text + s).slice(-65536))).catch(() => {});
   return { child, t0, port: portP, indexed: indexedP, servingLogMs: servingP, logs: () => text };
 }
 

@@ -81,3 +81,26 @@ export function childPids(pid: number): number[] {
   } catch { /* gone */ }
   return out;
 }
+
+/**
+ * Read a child's output as text: `onText` sees every decoded piece (e.g. to keep a tail for error
+ * messages), `onLine` every complete line. Resolves when the stream ends.
+ */
+export async function forEachLine(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+  onText: (text: string) => void = () => {},
+): Promise<void> {
+  const dec = new TextDecoder();
+  let pending = "";
+  for await (const chunk of stream) {
+    const s = dec.decode(chunk, { stream: true });
+    onText(s);
+    pending += s;
+    let nl;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      onLine(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+    }
+  }
+}
