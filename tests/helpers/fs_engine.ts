@@ -37,3 +37,29 @@ export class CheckpointedFsEngine extends FsEngine {
     this.checkpointNow();
   }
 }
+
+/** A test body run in a fresh temporary folder, removed afterwards. */
+export function withRoot(
+  fn: (root: string) => void | Promise<void>,
+  prefix = "fs_engine_",
+): () => Promise<void> {
+  return async () => {
+    const root = Deno.makeTempDirSync({ prefix });
+    try {
+      await fn(root);
+    } finally {
+      Deno.removeSync(root, { recursive: true });
+    }
+  };
+}
+
+/** Every entry under `dir`, folders with a trailing `/`, sorted. */
+export function listTree(dir: string, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    const rel = prefix + e.name;
+    if (e.isDirectory) out.push(rel + "/", ...listTree(`${dir}/${e.name}`, rel + "/"));
+    else out.push(rel);
+  }
+  return out.sort();
+}

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { CacheCore, type CacheLimits } from "../../src/store/_core.ts";
 import type { FsEngine } from "../../src/store/fs/mod.ts";
-import { CheckpointedFsEngine } from "../helpers/fs_engine.ts";
+import { CheckpointedFsEngine, listTree, withRoot } from "../helpers/fs_engine.ts";
 import { CacheError, Status } from "../../src/errors.ts";
 import { NATIVE_FORMAT_KEY, NATIVE_VERSION_KEY, readIpcFile } from "../../src/arrow/mod.ts";
 import type { NativeBody, StoredObject } from "../../src/store/types.ts";
@@ -33,27 +33,6 @@ function open(
   const cache = new CacheCore(engine, limits);
   const summary = cache.open();
   return { cache, summary, engine };
-}
-
-function withRoot(fn: (root: string) => void): () => void {
-  return () => {
-    const root = Deno.makeTempDirSync({ prefix: "fs_engine_basic_" });
-    try {
-      fn(root);
-    } finally {
-      Deno.removeSync(root, { recursive: true });
-    }
-  };
-}
-
-function listTree(dir: string, prefix = ""): string[] {
-  const out: string[] = [];
-  for (const e of Deno.readDirSync(dir)) {
-    const rel = prefix + e.name;
-    if (e.isDirectory) out.push(rel + "/", ...listTree(`${dir}/${e.name}`, rel + "/"));
-    else out.push(rel);
-  }
-  return out.sort();
 }
 
 Deno.test(

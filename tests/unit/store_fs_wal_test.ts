@@ -8,6 +8,7 @@ import { CacheCore, type CacheLimits } from "../../src/store/_core.ts";
 import { FsEngine } from "../../src/store/fs/mod.ts";
 import { decodeSegment, encodeRecord } from "../../src/store/fs/_wal.ts";
 import type { StoredObject } from "../../src/store/types.ts";
+import { listTree, withRoot } from "../helpers/fs_engine.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -20,27 +21,6 @@ function open(root: string, durability: "sync" | "relaxed" = "sync", limits = LI
   const cache = new CacheCore(engine, limits);
   const summary = cache.open();
   return { cache, engine, summary };
-}
-
-function withRoot(fn: (root: string) => void | Promise<void>): () => Promise<void> {
-  return async () => {
-    const root = Deno.makeTempDirSync({ prefix: "fs_wal_" });
-    try {
-      await fn(root);
-    } finally {
-      Deno.removeSync(root, { recursive: true });
-    }
-  };
-}
-
-function listTree(dir: string, prefix = ""): string[] {
-  const out: string[] = [];
-  for (const e of Deno.readDirSync(dir)) {
-    const rel = prefix + e.name;
-    if (e.isDirectory) out.push(rel + "/", ...listTree(`${dir}/${e.name}`, rel + "/"));
-    else out.push(rel);
-  }
-  return out.sort();
 }
 
 /** A power cut before any checkpoint: every object file written behind the log is lost. */
