@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
@@ -32,33 +31,22 @@ sys.path.insert(0, str(REPO / "tests" / "interop"))  # flight_util and the singl
 
 import flight_util as fu  # noqa: E402
 from cluster_util import CLUSTER_SH, Cluster, configure_flamepy, script_env  # noqa: E402
+from flamepy_util import IsolatedFlameEnv  # noqa: E402
 
 REPLICAS = 3
-_FLAME_ENV = ("FLAME_CACHE_ENDPOINT", "FLAME_CACHE_STORAGE", "FLAME_CA_FILE", "FLAME_ENDPOINT")
-_saved_env: dict = {}
-_home_dir: Optional[str] = None
+_isolated = IsolatedFlameEnv("flame-cluster-home-")
 
 
 def pytest_configure(config):
     """Isolate flamepy from the developer's ~/.flame and FLAME_* env before anything runs."""
-    global _home_dir
-    _home_dir = tempfile.mkdtemp(prefix="flame-cluster-home-")
-    for k in ("HOME",) + _FLAME_ENV:
-        _saved_env[k] = os.environ.get(k)
-        os.environ.pop(k, None)
-    os.environ["FLAME_CLUSTER_REAL_HOME"] = _saved_env["HOME"] or "/root"  # for cluster.sh (Deno's cache)
-    os.environ["HOME"] = _home_dir
+    real_home = os.environ.get("HOME") or "/root"
+    _isolated.start()
+    os.environ["FLAME_CLUSTER_REAL_HOME"] = real_home  # for cluster.sh (Deno's cache)
 
 
 def pytest_unconfigure(config):
-    for k, v in _saved_env.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    _isolated.stop()
     os.environ.pop("FLAME_CLUSTER_REAL_HOME", None)
-    if _home_dir:
-        shutil.rmtree(_home_dir, ignore_errors=True)
 
 
 def _up(dir_: Path) -> subprocess.CompletedProcess:

@@ -39,32 +39,19 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
 import flight_util as fu  # noqa: E402
-from flamepy_util import configure_flamepy, forget_flamepy_client_state  # noqa: E402,F401
+from flamepy_util import IsolatedFlameEnv, configure_flamepy, forget_flamepy_client_state  # noqa: E402,F401
 
 START_TIMEOUT = float(os.environ.get("INTEROP_START_TIMEOUT", "30"))
-_FLAME_ENV = ("FLAME_CACHE_ENDPOINT", "FLAME_CACHE_STORAGE", "FLAME_CA_FILE", "FLAME_ENDPOINT")
-_saved_env: dict = {}
-_home_dir: Optional[str] = None
+_isolated = IsolatedFlameEnv("flame-interop-home-")
 
 
 def pytest_configure(config):
     """Isolate flamepy from the developer's ~/.flame and FLAME_* env before anything runs."""
-    global _home_dir
-    _home_dir = tempfile.mkdtemp(prefix="flame-interop-home-")
-    for k in ("HOME",) + _FLAME_ENV:
-        _saved_env[k] = os.environ.get(k)
-        os.environ.pop(k, None)
-    os.environ["HOME"] = _home_dir
+    _isolated.start()
 
 
 def pytest_unconfigure(config):
-    for k, v in _saved_env.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    if _home_dir:
-        shutil.rmtree(_home_dir, ignore_errors=True)
+    _isolated.stop()
 
 
 def free_port() -> int:

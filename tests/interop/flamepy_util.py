@@ -30,3 +30,36 @@ def forget_flamepy_client_state():
         fc._object_cache.clear()
     with fc._client_pool_lock:
         fc._client_pool.clear()
+
+
+_FLAME_ENV = ("FLAME_CACHE_ENDPOINT", "FLAME_CACHE_STORAGE", "FLAME_CA_FILE", "FLAME_ENDPOINT")
+
+
+class IsolatedFlameEnv:
+    """Keeps flamepy away from the developer's ~/.flame and FLAME_* variables for a test session:
+    `start()` points HOME at a fresh temporary folder and clears the variables, `stop()` puts them back."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.saved: dict = {}
+        self.home: str | None = None
+
+    def start(self) -> None:
+        import tempfile
+
+        self.home = tempfile.mkdtemp(prefix=self.prefix)
+        for k in ("HOME",) + _FLAME_ENV:
+            self.saved[k] = os.environ.get(k)
+            os.environ.pop(k, None)
+        os.environ["HOME"] = self.home
+
+    def stop(self) -> None:
+        import shutil
+
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if self.home:
+            shutil.rmtree(self.home, ignore_errors=True)
